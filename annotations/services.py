@@ -1,0 +1,414 @@
+"""Services that write patients, cases, images and annotation revisions.
+
+Each service owns its transaction and validation; views, serializers and tasks only call them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from annotations.core.imaging import DecodedImage, ImageDecodeError, decode_image, make_display_png, make_thumbnail_png
+from annotations.core.labelme import BundleError, BundleItem, LabelMeError, iter_bundle, parse_document, to_labelme5
+from annotations.models import (
+    AnnotationRevision,
+    Case,
+    Cohort,
+    DerivativeStatus,
+    Image,
+    Patient,
+    RevisionSource,
+    SpacingSource,
+    View,
+)
+from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput, PayloadTooLarge, UnsupportedMedia
+
+logger = logging.getLogger(__name__)
+
+_SPACING_SOURCES = {
+    "dicom_pixel_spacing": SpacingSource.DICOM,
+    "dicom_imager_pixel_spacing": SpacingSource.DICOM_IMAGER,
+    "none": SpacingSource.NONE,
+}
+_DECODE_ERROR_CLASSES: dict[str, type[ApplicationError]] = {
+    "too_many_pixels": PayloadTooLarge,
+    "unsupported_dicom": UnsupportedMedia,
+}
+
+
+def patient_create(*, code: str, cohort: str = Cohort.UNKNOWN, birth_year: int | None = None, sex: str = "U") -> Patient:
+    patient = Patient(code=code, cohort=cohort, birth_year=birth_year, sex=sex)
+    patient.full_clean()
+    patient.save()
+    return patient
+
+
+def case_create(*, patient: Patient, acquisition_date: date | None = None, view: str = View.AP, notes: str = "") -> Case:
+    case = Case(patient=patient, acquisition_date=acquisition_date, view=view, notes=notes)
+    case.full_clean()
+    case.save()
+    return case
+
+
+def _pseudonym(identifier: str) -> str:
+    """Keyed hash of a source identifier: stable for re-uploads, useless without SECRET_KEY."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), identifier.encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+def _decode_upload(data: bytes, filename: str) -> DecodedImage:
+    if len(data) > settings.ENLLASD_MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"The file is {len(data)} bytes; the limit is {settings.ENLLASD_MAX_UPLOAD_BYTES} bytes.",
+            {"code": "too_large"},
+        )
+    try:
+        return decode_image(data, filename=filename, max_pixels=settings.ENLLASD_MAX_IMAGE_PIXELS)
+    except ImageDecodeError as exc:
+        error_class = _DECODE_ERROR_CLASSES.get(exc.code, InvalidInput)
+        raise error_class(str(exc), {"code": exc.code, "file": filename}) from exc
+
+
+def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: AbstractBaseUser | None) -> Image:
+    """Store a radiograph's original bytes and metadata, then queue its display derivatives.
+
+    Raises
+    ------
+    InvalidInput, PayloadTooLarge, UnsupportedMedia
+        The bytes are not a supported, intact image within the configured limits.
+    Conflict
+        The same file (same sha256) is already part of this case.
+    """
+    safe_name = Path(filename or "upload").name[:255] or "upload"
+    decoded = _decode_upload(data, safe_name)
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = Image.objects.filter(case=case, sha256=sha256).first()
+    if existing is not None:
+        raise Conflict("This file is already part of the case.", {"image_id": existing.pk})
+
+    identifiers = decoded.dicom_identifiers or {}
+    source_id = identifiers.get("PatientID") or ""
+    suffix = {"dicom": ".dcm", "png": ".png", "jpeg": ".jpg", "tiff": ".tif"}.get(decoded.format, "")
+    image = Image(
+        case=case,
+        original_name=safe_name,
+        original_suffix=suffix,
+        sha256=sha256,
+        size_bytes=len(data),
+        format=decoded.format,
+        width=decoded.width,
+        height=decoded.height,
+        bit_depth=decoded.bit_depth,
+        photometric=decoded.photometric,
+        pixel_spacing_mm=decoded.pixel_spacing_mm,
+        spacing_source=_SPACING_SOURCES[decoded.spacing_source],
+        dicom_metadata=decoded.dicom_safe_metadata or {},
+        source_pseudonym=_pseudonym(str(source_id)) if source_id else "",
+        uploaded_by=uploaded_by,
+    )
+    stored_name: str | None = None
+    try:
+        with transaction.atomic():
+            image.original.save(f"{sha256}{suffix}", ContentFile(data), save=False)
+            stored_name = image.original.name
+            image.full_clean()
+            image.save()
+            transaction.on_commit(lambda: image_derivatives_enqueue(image_id=image.pk))
+    except IntegrityError as exc:
+        _delete_unreferenced(stored_name)
+        raise Conflict("This file is already part of the case.", {"sha256": sha256}) from exc
+    except Exception:
+        _delete_unreferenced(stored_name)
+        raise
+    return image
+
+
+def _delete_unreferenced(name: str | None) -> None:
+    """Remove a stored original that no row refers to (a failed upload leaves no orphan file)."""
+    if not name or Image.objects.filter(original=name).exists():
+        return
+    Image.original.field.storage.delete(name)
+
+
+def image_derivatives_enqueue(*, image_id: int) -> None:
+    """Queue the derivative task; if the broker is down the image keeps status pending and the
+    display endpoint makes the derivative on first view, so an upload never fails for that."""
+    from annotations.tasks import image_derivatives_create as task
+
+    try:
+        task.apply_async(args=[image_id], queue="default")
+    except Exception as exc:  # noqa: BLE001 - any broker failure must not fail the upload
+        logger.warning("Could not queue derivatives for image %s: %s", image_id, exc)
+
+
+def image_derivatives_create(*, image: Image) -> Image:
+    """Decode the stored original and write the display PNG (bone-bright, 8-bit) and a thumbnail."""
+    with image.original.open("rb") as handle:
+        data = handle.read()
+    try:
+        decoded = decode_image(data, filename=image.original_name, max_pixels=settings.ENLLASD_MAX_IMAGE_PIXELS)
+        display = make_display_png(decoded, max_side=settings.ENLLASD_DISPLAY_MAX_SIDE)
+        thumbnail = make_thumbnail_png(decoded, size=settings.ENLLASD_THUMBNAIL_SIZE)
+    except ImageDecodeError as exc:
+        Image.objects.filter(pk=image.pk).update(
+            derivative_status=DerivativeStatus.FAILED, derivative_error=str(exc)
+        )
+        raise
+    old_names = [name for name in (image.display.name, image.thumbnail.name) if name]
+    image.display.save(f"{image.uid}-display.png", ContentFile(display), save=False)
+    image.thumbnail.save(f"{image.uid}-thumb.png", ContentFile(thumbnail), save=False)
+    image.derivative_status = DerivativeStatus.READY
+    image.derivative_error = ""
+    image.save(update_fields=["display", "thumbnail", "derivative_status", "derivative_error"])
+    for name in old_names:
+        if name not in (image.display.name, image.thumbnail.name):
+            image.display.storage.delete(name)
+    return image
+
+
+def image_display_ensure(*, image: Image) -> Image:
+    """Return the image with its derivatives, making them now if the worker has not yet."""
+    if image.derivative_status == DerivativeStatus.READY and image.display:
+        return image
+    return image_derivatives_create(image=image)
+
+
+def _normalise_document(document: Any, image: Image) -> dict[str, Any]:
+    try:
+        parsed = parse_document(document)
+    except LabelMeError as exc:
+        raise InvalidInput(f"Invalid LabelMe document: {exc}", {"code": "invalid_labelme"}) from exc
+    size = (parsed.image_height, parsed.image_width)
+    if None not in size and size != (image.height, image.width):
+        raise InvalidInput(
+            f"The document is for a {size[1]}x{size[0]} image but the image is {image.width}x{image.height}.",
+            {"code": "size_mismatch"},
+        )
+    stored = to_labelme5(parsed, image_data=None)
+    stored["imagePath"] = image.original_name
+    stored["imageHeight"] = image.height
+    stored["imageWidth"] = image.width
+    return stored
+
+
+def annotation_revision_submit(
+    *,
+    image: Image,
+    document: Any,
+    base_revision_id: int | None,
+    source: str,
+    author: AbstractBaseUser | None,
+    model_version_id: int | None = None,
+    message: str = "",
+) -> AnnotationRevision:
+    """Add a revision on top of ``base_revision_id``, which must be the image's current head.
+
+    Raises
+    ------
+    InvalidInput
+        The document is not valid LabelMe or does not fit the image.
+    Conflict
+        Someone saved a newer revision since ``base_revision_id``; ``extra.head_revision`` holds it.
+        Nothing is written, so the caller's work can be reloaded and merged.
+    """
+    if source not in RevisionSource.values:
+        raise InvalidInput(f"Unknown revision source {source!r}.", {"code": "invalid_source"})
+    stored = _normalise_document(document, image)
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().get(pk=image.pk)
+        head = locked.head_revision
+        if (head.pk if head else None) != base_revision_id:
+            raise Conflict(
+                "Another revision was saved since the one this edit started from.",
+                {
+                    "code": "stale_base_revision",
+                    "base_revision": base_revision_id,
+                    "head_revision": revision_summary(head) if head else None,
+                },
+            )
+        revision = AnnotationRevision(
+            image=locked,
+            parent=head,
+            number=(head.number + 1) if head else 1,
+            document=stored,
+            source=source,
+            author=author,
+            model_version_id=model_version_id,
+            message=message[:500],
+        )
+        revision.full_clean()
+        revision.save()
+        locked.head_revision = revision
+        locked.save(update_fields=["head_revision"])
+    image.head_revision = revision
+    return revision
+
+
+def revision_summary(revision: AnnotationRevision) -> dict[str, Any]:
+    return {
+        "id": revision.pk,
+        "number": revision.number,
+        "source": revision.source,
+        "author": revision.author.get_username() if revision.author else None,
+        "created_at": revision.created_at.isoformat(),
+        "document": revision.document,
+    }
+
+
+@dataclass
+class ImportReport:
+    images_created: int = 0
+    images_skipped: int = 0
+    revisions_created: int = 0
+    shapes_imported: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "images_created": self.images_created,
+            "images_skipped": self.images_skipped,
+            "revisions_created": self.revisions_created,
+            "shapes_imported": self.shapes_imported,
+            "errors": self.errors,
+        }
+
+
+def _patient_code_for(stem: str, *, pattern: re.Pattern[str], prefix: str) -> str:
+    match = pattern.search(stem)
+    return f"{prefix}{match.group(1) if match and match.groups() else stem}"[:64]
+
+
+def labelme_bundle_import(
+    *,
+    path: Path,
+    user: AbstractBaseUser | None,
+    cohort: str = Cohort.UNKNOWN,
+    patient_pattern: str = r"^([^_]+)",
+    patient_prefix: str = "",
+    view: str = View.AP,
+) -> ImportReport:
+    """Import a folder or zip of images + LabelMe JSON files.
+
+    Each image goes to a pseudonymous patient whose code is ``patient_prefix`` + the first group of
+    ``patient_pattern`` matched on the file stem, in that patient's undated case of ``view``.
+    Annotated images get a first revision with source ``imported``. Images already present
+    (same sha256 in the case) are skipped, so importing twice adds nothing. An unsafe bundle
+    (path traversal, zip bomb, symlinks) is refused before anything is written.
+
+    Raises
+    ------
+    InvalidInput
+        The bundle is unsafe or unreadable.
+    """
+    pattern = re.compile(patient_pattern)
+    try:
+        # Validate the whole bundle first so that an unsafe member late in a zip writes nothing.
+        for _ in iter_bundle(path):
+            pass
+        items = iter_bundle(path)
+        report = ImportReport()
+        for item in items:
+            _import_bundle_item(item, report=report, user=user, cohort=cohort, view=view,
+                                pattern=pattern, prefix=patient_prefix)
+    except BundleError as exc:
+        raise InvalidInput(f"Unsafe or unreadable bundle: {exc}", {"code": "invalid_bundle"}) from exc
+    return report
+
+
+def _import_bundle_item(item: BundleItem, *, report: ImportReport, user: AbstractBaseUser | None,
+                        cohort: str, view: str, pattern: re.Pattern[str], prefix: str) -> None:
+    if item.error is not None:
+        report.errors.append(f"{item.json_name}: {item.error}")
+    if item.image_bytes is None:
+        report.errors.append(f"{item.name}: no image file and no imageData; skipped")
+        return
+    image_name = Path(item.image_name or item.name).name
+    if item.image_source == "embedded":
+        image_name = Path(item.doc.image_path or image_name).name if item.doc else image_name
+    stem = image_name.rsplit(".", 1)[0]
+    code = _patient_code_for(stem, pattern=pattern, prefix=prefix)
+    try:
+        with transaction.atomic():
+            patient, _ = Patient.objects.get_or_create(code=code, defaults={"cohort": cohort})
+            case = Case.objects.filter(patient=patient, acquisition_date=None, view=view).first()
+            if case is None:
+                case = case_create(patient=patient, view=view)
+            try:
+                image = image_upload(case=case, data=item.image_bytes, filename=image_name, uploaded_by=user)
+            except Conflict:
+                report.images_skipped += 1
+                return
+            report.images_created += 1
+            if item.doc is not None:
+                document = to_labelme5(item.doc, image_data=None)
+                annotation_revision_submit(
+                    image=image, document=document, base_revision_id=None,
+                    source=RevisionSource.IMPORTED, author=user, message=f"Imported from {item.json_name}",
+                )
+                report.revisions_created += 1
+                report.shapes_imported += len(item.doc.shapes)
+    except ApplicationError as exc:
+        report.errors.append(f"{item.name}: {exc.message}")
+
+
+def _export_image_bytes(image: Image) -> tuple[str, bytes]:
+    """The file written next to an exported JSON: the original for PNG/JPEG, else a full-size PNG."""
+    if image.format in {"png", "jpeg"}:
+        with image.original.open("rb") as handle:
+            return image.original_name, handle.read()
+    with image.original.open("rb") as handle:
+        decoded = decode_image(handle.read(), filename=image.original_name,
+                               max_pixels=settings.ENLLASD_MAX_IMAGE_PIXELS)
+    return f"{image.stem}.png", make_display_png(decoded, max_side=None)
+
+
+def image_labelme_document(*, image: Image, embed_image_data: bool = False) -> dict[str, Any]:
+    """The head revision as a LabelMe 5.x document (an empty one when the image has none)."""
+    image_name, image_bytes = _export_image_bytes(image) if embed_image_data else (image.original_name, None)
+    if image.format not in {"png", "jpeg"}:
+        image_name = f"{image.stem}.png"
+    head = image.head_revision
+    parsed = parse_document(head.document) if head else parse_document(
+        {"shapes": [], "imagePath": image_name, "imageHeight": image.height, "imageWidth": image.width}
+    )
+    return to_labelme5(parsed, image_data=image_bytes, image_path=image_name)
+
+
+def labelme_export(*, images: Iterable[Image], out_dir: Path, embed_image_data: bool = False,
+                   with_images: bool = True) -> int:
+    """Write ``<stem>.json`` (LabelMe 5.x) and the image file for each image with a head revision.
+
+    Returns the number of JSON files written. File names that would collide across cases get the
+    case id as a prefix.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    written = 0
+    for image in images:
+        if image.head_revision_id is None:
+            continue
+        image_name, image_bytes = _export_image_bytes(image)
+        if image_name in used:
+            image_name = f"case{image.case_id}_{image_name}"
+        used.add(image_name)
+        parsed = parse_document(image.head_revision.document)
+        document = to_labelme5(parsed, image_data=image_bytes if embed_image_data else None, image_path=image_name)
+        stem = image_name.rsplit(".", 1)[0]
+        (out_dir / f"{stem}.json").write_text(json.dumps(document, indent=2))
+        if with_images:
+            (out_dir / image_name).write_bytes(image_bytes)
+        written += 1
+    return written

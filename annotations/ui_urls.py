@@ -1,0 +1,11 @@
+from django.urls import path
+
+from annotations import views
+
+app_name = "ui"
+
+urlpatterns = [
+    path("", views.case_list_page, name="case-list"),
+    path("cases/<int:case_id>/", views.case_detail_page, name="case-detail"),
+    path("images/<int:image_id>/", views.image_detail_page, name="image-detail"),
+]

@@ -1,0 +1,65 @@
+"""User roles and the DRF permission classes that enforce them.
+
+Three roles, each a Django group: ``annotator`` < ``reviewer`` < ``admin``. A higher role can do
+everything a lower one can. Superusers count as admins. Anonymous users can do nothing.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from rest_framework.permissions import BasePermission
+
+
+class Role(IntEnum):
+    NONE = 0
+    ANNOTATOR = 1
+    REVIEWER = 2
+    ADMIN = 3
+
+
+ROLE_GROUPS: dict[str, Role] = {"annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER, "admin": Role.ADMIN}
+
+
+def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role:
+    """Return the highest role of ``user`` (cached on the user object for the request)."""
+    if user is None or not user.is_authenticated:
+        return Role.NONE
+    cached = getattr(user, "_enllasd_role", None)
+    if cached is not None:
+        return cached
+    if user.is_superuser:
+        role = Role.ADMIN
+    else:
+        names = set(user.groups.values_list("name", flat=True))
+        role = max((ROLE_GROUPS[name] for name in names if name in ROLE_GROUPS), default=Role.NONE)
+    user._enllasd_role = role
+    return role
+
+
+def has_role(user: AbstractBaseUser | AnonymousUser | None, role: Role) -> bool:
+    return user_role(user) >= role
+
+
+class _RolePermission(BasePermission):
+    required: Role = Role.ADMIN
+    message = "This action needs a higher role."
+
+    def has_permission(self, request, view) -> bool:  # noqa: ANN001 - DRF signature
+        return has_role(request.user, self.required)
+
+
+class IsAnnotator(_RolePermission):
+    required = Role.ANNOTATOR
+    message = "Annotator role required."
+
+
+class IsReviewer(_RolePermission):
+    required = Role.REVIEWER
+    message = "Reviewer role required."
+
+
+class IsAdmin(_RolePermission):
+    required = Role.ADMIN
+    message = "Admin role required."
