@@ -8,7 +8,7 @@ from pathlib import Path
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -113,6 +113,7 @@ class PatientListApi(APIView):
 
 
 class PatientCreateApi(APIView):
+    @extend_schema_serializer(component_name="PatientCreateInput")
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=64)
         cohort = serializers.ChoiceField(choices=Cohort.choices, default=Cohort.UNKNOWN)
@@ -145,6 +146,7 @@ class CaseListApi(APIView):
 
 
 class CaseCreateApi(APIView):
+    @extend_schema_serializer(component_name="CaseCreateInput")
     class InputSerializer(serializers.Serializer):
         patient = serializers.IntegerField(required=False, help_text="Patient id.")
         patient_code = serializers.CharField(required=False, help_text="Or a patient code (created if new).")
@@ -199,6 +201,7 @@ class ImageListApi(APIView):
 class ImageUploadApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema_serializer(component_name="ImageUploadInput")
     class InputSerializer(serializers.Serializer):
         case = serializers.IntegerField()
         file = serializers.FileField(allow_empty_file=True)
@@ -262,6 +265,7 @@ class RevisionListApi(APIView):
 class RevisionCreateApi(APIView):
     parser_classes = [JSONParser]
 
+    @extend_schema_serializer(component_name="RevisionCreateInput")
     class InputSerializer(serializers.Serializer):
         base_revision = serializers.IntegerField(
             allow_null=True, help_text="The head revision this edit started from (null for the first one)."
@@ -313,6 +317,7 @@ class LabelMeImportApi(APIView):
     permission_classes = [IsAdmin]
     parser_classes = [MultiPartParser]
 
+    @extend_schema_serializer(component_name="LabelMeImportInput")
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="A .zip of images and LabelMe JSON files.")
         cohort = serializers.ChoiceField(choices=Cohort.choices, default=Cohort.UNKNOWN)

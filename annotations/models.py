@@ -106,7 +106,9 @@ class Image(models.Model):
     head_revision = models.ForeignKey(
         "AnnotationRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -141,7 +143,9 @@ class AnnotationRevision(models.Model):
     number = models.PositiveIntegerField(help_text="1 for the first revision of the image, then 2, 3, ...")
     document = models.JSONField(help_text="LabelMe 5.x document with imageData null.")
     source = models.CharField(max_length=16, choices=RevisionSource.choices)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     model_version = models.ForeignKey(
         "inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -1,6 +1,16 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class EnllasdWebConfig(AppConfig):
     name = "enllasd_web"
     verbose_name = "enLLASD web"
+
+    def ready(self) -> None:
+        from django.apps import apps
+
+        from enllasd_web.roles import ensure_role_groups
+
+        # After every migrate (and every test-database flush) the three role groups exist. Signals go
+        # out per app in INSTALLED_APPS order; by the last app's signal every permission exists.
+        post_migrate.connect(ensure_role_groups, sender=apps.get_app_config("training"), dispatch_uid="enllasd_roles")

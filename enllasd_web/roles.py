@@ -63,3 +63,33 @@ class IsReviewer(_RolePermission):
 class IsAdmin(_RolePermission):
     required = Role.ADMIN
     message = "Admin role required."
+
+
+# Model permissions per role, for the Django admin site (the API checks roles, not these).
+ROLE_MODEL_PERMISSIONS: dict[str, dict[str, list[str]]] = {
+    "annotator": {
+        "annotations": ["view_patient", "add_patient", "view_case", "add_case", "view_image", "add_image",
+                        "view_annotationrevision", "add_annotationrevision"],
+        "inference": ["view_prediction", "view_modelversion", "view_ensembleversion"],
+    },
+    "reviewer": {
+        "annotations": ["view_patient", "add_patient", "change_patient", "view_case", "add_case", "change_case",
+                        "view_image", "add_image", "view_annotationrevision", "add_annotationrevision"],
+        "inference": ["view_prediction", "view_modelversion", "view_ensembleversion"],
+        "training": ["view_trainingrun"],
+    },
+    "admin": {app: ["*"] for app in ("annotations", "inference", "training", "auth", "authtoken")},
+}
+
+
+def ensure_role_groups(**_: object) -> None:
+    """Create the role groups with their permissions (idempotent; runs after every ``migrate``)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for name, by_app in ROLE_MODEL_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, codenames in by_app.items():
+            permissions = Permission.objects.filter(content_type__app_label=app_label)
+            if codenames != ["*"]:
+                permissions = permissions.filter(codename__in=codenames)
+            group.permissions.add(*permissions)
