@@ -57,8 +57,11 @@ def labelme_document(width: int = 64, height: int = 128, *, shift: float = 0.0) 
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path_factory):
-    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+def _media_root(request, tmp_path_factory):
+    """Each test writes uploads to its own folder (no-op when run with ``-p no:django``)."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    request.getfixturevalue("settings").MEDIA_ROOT = tmp_path_factory.mktemp("media")
 
 
 def _user_with_role(django_user_model, username: str, role: str | None):

@@ -1,0 +1,36 @@
+"""``python manage.py demo``: seed a fresh installation with synthetic phantom radiographs to look at.
+
+Phantoms are generated (never patient images), imported as patients ``DEMO-*`` with their exact
+LabelMe truth as the first revision. Running it again adds nothing.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from annotations.models import Cohort
+from annotations.services import labelme_bundle_import
+from inference.core.phantom import write_phantom_set
+
+
+class Command(BaseCommand):
+    help = "Seed demo data: synthetic bilateral and single-leg phantom radiographs with LabelMe truth."
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("--n", type=int, default=4, help="Phantoms per kind (bilateral, single leg).")
+        parser.add_argument("--seed", type=int, default=2026)
+
+    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+        folder = Path(settings.MEDIA_ROOT).parent / "demo-phantoms"
+        for legs in (2, 1):
+            target = folder / f"legs{legs}"
+            if not (target / "truth.json").exists():
+                write_phantom_set(target, n=options["n"], seed=options["seed"] + legs, legs=legs)
+            report = labelme_bundle_import(
+                path=target, user=None, cohort=Cohort.UNKNOWN, patient_pattern=r"^(.*)$",
+                patient_prefix=f"DEMO-{legs}LEG-",
+            )
+            self.stdout.write(
+                f"{legs}-leg phantoms: {report.images_created} imported, {report.images_skipped} already present"
+            )
