@@ -51,7 +51,8 @@ def test_production_settings_pass_check_deploy():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "enllasd_web.settings.production",
+        env={**{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+             "DJANGO_SETTINGS_MODULE": "enllasd_web.settings.production",
              "SECRET_KEY": "p7Qw-" + "k3Jz9LmX2vB8nR4tY6uW1eA5sD0fG7hC" * 2, "ENLLASD_DEV": "0"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
