@@ -127,6 +127,7 @@ def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: Abstrac
             image.full_clean()
             image.save()
             transaction.on_commit(lambda: image_derivatives_enqueue(image_id=image.pk))
+            transaction.on_commit(lambda: _prediction_enqueue(image))
     except IntegrityError as exc:
         _delete_unreferenced(stored_name)
         raise Conflict("This file is already part of the case.", {"sha256": sha256}) from exc
@@ -141,6 +142,14 @@ def _delete_unreferenced(name: str | None) -> None:
     if not name or Image.objects.filter(original=name).exists():
         return
     Image.original.field.storage.delete(name)
+
+
+def _prediction_enqueue(image: Image) -> None:
+    """Queue a prediction with the active ensemble of the image's view, when there is one."""
+    from inference.services import ensemble_active, prediction_request
+
+    if ensemble_active(view=image.case.view) is not None:
+        prediction_request(image=image)
 
 
 def image_derivatives_enqueue(*, image_id: int) -> None:

@@ -12,5 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotations.urls")),
+    path("api/", include("inference.urls")),
+    path("api/", include("training.urls")),
     path("", include("annotations.ui_urls")),
 ]

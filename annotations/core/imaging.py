@@ -220,7 +220,9 @@ def _decode_pillow(data: bytes, *, max_pixels: int) -> DecodedImage:
         raise ImageDecodeError(
             f"image refused by Pillow's size guard: {exc}", "too_many_pixels"
         ) from exc
-    except (UnidentifiedImageError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, SyntaxError, ValueError, EOFError, ImportError) as exc:
+        # ImportError: in worker processes ultralytics replaces Image.open with a wrapper that, on an
+        # unidentified file, tries to import an optional HEIF plugin; the file is still not an image.
         raise ImageDecodeError("not a PNG, JPEG, TIFF or DICOM image", "not_an_image") from exc
     except OSError as exc:
         raise ImageDecodeError(f"unreadable image header: {exc}", "truncated") from exc

@@ -1,0 +1,69 @@
+"""Load an ensemble folder (``ensemble.json`` + member artifacts) once per process.
+
+Member artifacts are verified against their sha256 on load (:mod:`inference.backends.base`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.backends.base import ArtifactError
+from inference.backends.registry import load_member
+from inference.pipeline import FoldMembers, LoadedEnsemble
+from training.core.stacking import Stacker
+
+_CACHE: dict[tuple[str, float], LoadedEnsemble] = {}
+_LOCK = threading.Lock()
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is visible to this worker, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / "ensemble.json"
+    if not path.is_file():
+        raise ArtifactError(f"No ensemble.json in {directory}")
+    return json.loads(path.read_text())
+
+
+def load_ensemble(directory: Path, *, device: str | None = None, options: dict[str, Any] | None = None) -> LoadedEnsemble:
+    """Load (or return the cached) ensemble in ``directory``; artifacts are sha256-checked."""
+    directory = directory.resolve()
+    key = (str(directory), (directory / "ensemble.json").stat().st_mtime if (directory / "ensemble.json").exists() else 0.0)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        manifest = read_manifest(directory)
+        device = device or default_device()
+        folds = [
+            FoldMembers(
+                keypoint=[load_member(directory / m["path"], device=device) for m in fold["keypoint"]],
+                segmentation=[load_member(directory / m["path"], device=device) for m in fold["segmentation"]],
+            )
+            for fold in manifest["folds"]
+        ]
+        tables = {
+            bone: np.stack([np.stack([Stacker.from_dict(s).lookup_table() for s in fold]) for fold in per_fold])
+            for bone, per_fold in manifest["stackers"].items()
+        }
+        ensemble = LoadedEnsemble(
+            view=manifest.get("view", "AP"),
+            folds=folds,
+            keypoint_names=list(manifest["keypoint_names"]),
+            segmentation_names=list(manifest["segmentation_names"]),
+            femur_tables=tables["femur"],
+            tibia_tables=tables["tibia"],
+            options={**manifest.get("inference_options", {}), **(options or {})},
+        )
+        _CACHE.clear()  # one ensemble per worker process at a time keeps memory bounded
+        _CACHE[key] = ensemble
+        return ensemble

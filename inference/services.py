@@ -1,0 +1,144 @@
+"""Predictions with the active ensemble, and ensemble promotion."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotations.models import Image
+from enllasd_web.exceptions import ApplicationError, InvalidInput
+from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
+
+logger = logging.getLogger(__name__)
+
+
+class ModelNotReady(ApplicationError):
+    status_code = 409
+
+
+def ensemble_active(*, view: str = "AP") -> EnsembleVersion | None:
+    return EnsembleVersion.objects.filter(status=VersionStatus.ACTIVE, view=view).first()
+
+
+def ensemble_directory(ensemble: EnsembleVersion) -> Path:
+    return Path(settings.MODEL_STORE) / ensemble.config["path"]
+
+
+def ensemble_version_promote(*, ensemble: EnsembleVersion) -> EnsembleVersion:
+    """Make ``ensemble`` the active one of its view; the previous active one is retired."""
+    with transaction.atomic():
+        EnsembleVersion.objects.select_for_update().filter(view=ensemble.view, status=VersionStatus.ACTIVE).exclude(
+            pk=ensemble.pk
+        ).update(status=VersionStatus.RETIRED)
+        ensemble.status = VersionStatus.ACTIVE
+        ensemble.save(update_fields=["status"])
+    return ensemble
+
+
+def predictions_request_missing(*, ensemble: EnsembleVersion) -> int:
+    """Queue a prediction by ``ensemble`` for every image of its view that has none yet."""
+    images = Image.objects.filter(case__view=ensemble.view).exclude(predictions__ensemble_version=ensemble)
+    count = 0
+    for image in images.select_related("case").iterator():
+        prediction_request(image=image, ensemble=ensemble)
+        count += 1
+    return count
+
+
+def prediction_request(*, image: Image, ensemble: EnsembleVersion | None = None, enqueue: bool = True) -> Prediction:
+    """Get or create the (image, ensemble) prediction and queue it; running twice is a no-op."""
+    ensemble = ensemble or ensemble_active(view=image.case.view)
+    if ensemble is None:
+        raise ModelNotReady("No active ensemble for this view yet: train one first.", {"code": "no_active_ensemble"})
+    try:
+        with transaction.atomic():
+            prediction, created = Prediction.objects.get_or_create(image=image, ensemble_version=ensemble)
+    except IntegrityError:
+        prediction, created = Prediction.objects.get(image=image, ensemble_version=ensemble), False
+    if enqueue and (created or prediction.status == JobStatus.FAILED):
+        transaction.on_commit(lambda: _enqueue(prediction.pk))
+    return prediction
+
+
+def _enqueue(prediction_id: int) -> None:
+    from inference.tasks import inference_prediction_run as task
+
+    try:
+        task.apply_async(args=[prediction_id], queue="inference")
+    except Exception as exc:  # noqa: BLE001 - stays queued; re-requested later
+        logger.warning("Could not queue prediction %s: %s", prediction_id, exc)
+
+
+def image_pixels(image: Image) -> tuple[np.ndarray, float | None]:
+    """The (H, W) uint8 bone-bright pixels the models see, and the pixel spacing."""
+    from annotations.core.imaging import decode_image
+
+    with image.original.open("rb") as handle:
+        decoded = decode_image(handle.read(), filename=image.original_name,
+                               max_pixels=settings.ENLLASD_MAX_IMAGE_PIXELS)
+    return np.asarray(decoded.display), image.pixel_spacing_mm
+
+
+def prediction_run(*, prediction: Prediction) -> Prediction:
+    """Run the ensemble on the image and store the result (idempotent: a finished one is kept)."""
+    from inference.ensemble_store import load_ensemble
+    from inference.pipeline import run_ensemble
+
+    if prediction.status == JobStatus.SUCCEEDED:
+        return prediction
+    Prediction.objects.filter(pk=prediction.pk).update(status=JobStatus.RUNNING, error="")
+    ensemble = load_ensemble(ensemble_directory(prediction.ensemble_version))
+    pixels, spacing = image_pixels(prediction.image)
+    result = run_ensemble(pixels, ensemble, image_name=prediction.image.original_name,
+                          image_id=prediction.image_id, pixel_spacing_mm=spacing)
+    with transaction.atomic():
+        locked = Prediction.objects.select_for_update().get(pk=prediction.pk)
+        if locked.status == JobStatus.SUCCEEDED:  # a redelivered duplicate finished first
+            return locked
+        locked.document = result.document
+        locked.alignment = result.alignment.to_json()
+        locked.member_outputs = result.member_outputs
+        locked.uncertainty = result.uncertainty
+        locked.timings = result.timings
+        locked.status = JobStatus.SUCCEEDED
+        locked.finished_at = timezone.now()
+        locked.save()
+    return locked
+
+
+def prediction_fail(*, prediction_id: int, error: str) -> None:
+    Prediction.objects.filter(pk=prediction_id).exclude(status=JobStatus.SUCCEEDED).update(
+        status=JobStatus.FAILED, error=error[:10000], finished_at=timezone.now()
+    )
+
+
+def resolve_ensemble(reference: str) -> EnsembleVersion:
+    """``active`` or an EnsembleVersion id."""
+    if reference == "active":
+        ensemble = ensemble_active()
+        if ensemble is None:
+            raise ModelNotReady(
+                "No active ensemble. Train one: python manage.py train --config tiny --data DIR "
+                "(or run scripts/run, which trains the demo ensemble).", {"code": "no_active_ensemble"}
+            )
+        return ensemble
+    if not reference.isdigit():
+        raise InvalidInput(f"--ensemble must be 'active' or an id, got {reference!r}")
+    return EnsembleVersion.objects.get(pk=int(reference))
+
+
+def result_files(result: Any, *, out_dir: Path, stem: str) -> tuple[Path, Path]:
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labelme_path = out_dir / f"{stem}.json"
+    alignment_path = out_dir / f"{stem}.alignment.json"
+    labelme_path.write_text(json.dumps(result.document, indent=2))
+    alignment_path.write_text(json.dumps(result.alignment.to_json(), indent=2))
+    return labelme_path, alignment_path

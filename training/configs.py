@@ -1,0 +1,36 @@
+"""Named ensemble training configurations.
+
+* ``tiny``: every member x 4 folds in minutes on 2 CPU cores (runs end to end; accuracy is not the point);
+* ``default``: the best CPU accuracy found (docs/accuracy.md);
+* ``paper``: the paper's schedule, for a GPU;
+* ``smoke``: the test suite's end-to-end check: 2 folds, 2 + 2 members, one short epoch each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from inference.backends.base import MemberSpec
+from training.ensemble_training import EnsembleTrainingConfig
+
+CONFIG_NAMES = ("tiny", "default", "paper", "smoke")
+
+
+def _shrunk(spec: MemberSpec, **params: object) -> MemberSpec:
+    return dataclasses.replace(spec, params={**spec.params, **params})
+
+
+def ensemble_config(name: str, *, seed: int = 0) -> EnsembleTrainingConfig:
+    """The members of config ``name``: segmentation members then key-point members, fixed order."""
+    from training.members import SEGMENTATION_CONFIGS
+    from training.members_keypoints import KEYPOINT_CONFIGS
+
+    if name == "smoke":
+        segmentation = [_shrunk(s, epochs=1) for s in SEGMENTATION_CONFIGS["tiny"][:2]]
+        keypoint = [_shrunk(s, epochs=1, max_train_samples=8) for s in KEYPOINT_CONFIGS["tiny"][:2]]
+        return EnsembleTrainingConfig(name=name, segmentation=tuple(segmentation), keypoint=tuple(keypoint),
+                                      n_folds=2, n_parts=2, seed=seed)
+    if name not in SEGMENTATION_CONFIGS or name not in KEYPOINT_CONFIGS:
+        raise KeyError(f"Unknown config {name!r}; known: {', '.join(CONFIG_NAMES)}")
+    return EnsembleTrainingConfig(name=name, segmentation=tuple(SEGMENTATION_CONFIGS[name]),
+                                  keypoint=tuple(KEYPOINT_CONFIGS[name]), seed=seed)

@@ -1,0 +1,179 @@
+"""Training runs: create, execute (k-fold ensemble training), cancel; register the resulting models."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from enllasd_web.exceptions import Conflict, InvalidInput
+from inference.models import EnsembleVersion, ModelKind, ModelVersion, VersionStatus
+from training.configs import CONFIG_NAMES
+from training.models import RunStatus, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+
+
+def training_run_create(
+    *,
+    config_name: str,
+    data_dirs: list[str] | None = None,
+    phantoms: int = 0,
+    seed: int = 0,
+    activate: bool = False,
+    group_pattern: str = r"^([^_]+)",
+    started_by: AbstractBaseUser | None = None,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Record a training run and (by default) queue it on the ``training`` queue.
+
+    ``data_dirs`` are LabelMe folders readable by the worker; ``group_pattern`` (a regex on the file stem,
+    group 1) names each image's patient so that folds never split a patient. ``phantoms`` adds that many
+    synthetic single-leg phantoms.
+    """
+    if config_name not in CONFIG_NAMES:
+        raise InvalidInput(f"Unknown training config {config_name!r}; choose one of {', '.join(CONFIG_NAMES)}.")
+    run = TrainingRun(
+        config_name=config_name,
+        config={"data_dirs": data_dirs or [], "phantoms": phantoms, "activate": activate,
+                "group_pattern": group_pattern},
+        seed=seed,
+        started_by=started_by,
+    )
+    run.full_clean()
+    with transaction.atomic():
+        run.save()
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _enqueue(run_id: Any) -> None:
+    from training.tasks import training_run_execute as task
+
+    try:
+        task.apply_async(args=[str(run_id)], queue="training")
+    except Exception as exc:  # noqa: BLE001 - the run stays queued; an admin can retry
+        logger.warning("Could not queue training run %s: %s", run_id, exc)
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Ask a queued or running run to stop; the worker stops at its next progress report."""
+    if run.status not in {RunStatus.QUEUED, RunStatus.RUNNING}:
+        raise Conflict(f"The run is {run.status}; only queued or running runs can be cancelled.")
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def _samples_for(run: TrainingRun) -> list:
+    from training.core.datasets import load_labelme_folder
+
+    samples = []
+    for folder in run.config.get("data_dirs", []):
+        samples.extend(load_labelme_folder(Path(folder), group_pattern=run.config.get("group_pattern", r"^([^_]+)")))
+    if run.config.get("phantoms"):
+        from inference.core.phantom import write_phantom_set
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_phantom_set(tmp, n=int(run.config["phantoms"]), seed=run.seed + 1000, legs=1)
+            samples.extend(load_labelme_folder(Path(tmp), group_pattern=r"^(.*)$"))
+    if not samples:
+        raise InvalidInput("No training data: give LabelMe folders or phantoms.")
+    return samples
+
+
+def training_run_execute(*, run: TrainingRun) -> TrainingRun:
+    """Train the ensemble for ``run`` (called by the worker or the ``train`` command)."""
+    from training.ensemble_training import TrainingCancelled, train_ensemble
+    from training.configs import ensemble_config
+
+    if run.status == RunStatus.CANCELLED:
+        return run
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress={"stage": "loading data"})
+    out_dir = Path(settings.MODEL_STORE) / "ensembles" / str(run.pk)
+    log_lines: list[str] = []
+
+    def progress(event: dict[str, Any]) -> None:
+        current = TrainingRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+        if current == RunStatus.CANCELLED:
+            raise TrainingCancelled("cancelled by a user")
+        clean = {k: v for k, v in event.items() if isinstance(v, (int, float, str, type(None)))}
+        if event.get("stage") != "train" or "loss" in event:
+            log_lines.append(" ".join(f"{k}={v}" for k, v in clean.items()))
+        TrainingRun.objects.filter(pk=run.pk).update(progress=clean, log="\n".join(log_lines[-500:]))
+
+    try:
+        samples = _samples_for(run)
+        config = ensemble_config(run.config_name, seed=run.seed)
+        from inference.ensemble_store import default_device
+
+        manifest = train_ensemble(samples, config, out_dir=out_dir, device=default_device(), progress=progress)
+        ensemble = _register(run, manifest, out_dir)
+    except TrainingCancelled:
+        TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+        run.refresh_from_db()
+        return run
+    except Exception as exc:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED, error=f"{exc}\n{traceback.format_exc()}", finished_at=timezone.now()
+        )
+        raise
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.SUCCEEDED, finished_at=timezone.now(), metrics=manifest["evaluation"],
+        progress={"stage": "done", "ensemble_version": ensemble.pk},
+    )
+    if run.config.get("activate") or not EnsembleVersion.objects.filter(status=VersionStatus.ACTIVE,
+                                                                       view=ensemble.view).exists():
+        from inference.services import ensemble_version_promote, predictions_request_missing
+
+        ensemble_version_promote(ensemble=ensemble)
+        predictions_request_missing(ensemble=ensemble)
+    run.refresh_from_db()
+    return run
+
+
+def _register(run: TrainingRun, manifest: dict[str, Any], out_dir: Path) -> EnsembleVersion:
+    """ModelVersion rows for every member artifact and a candidate EnsembleVersion."""
+    from inference.backends.base import read_artifact_manifest
+
+    store = Path(settings.MODEL_STORE).resolve()
+    with transaction.atomic():
+        ensemble = EnsembleVersion.objects.create(
+            name=f"{run.config_name} {timezone.now():%Y-%m-%d %H:%M}",
+            view=manifest.get("view", "AP"),
+            stackers=manifest["stackers"],
+            config={"path": str(out_dir.resolve().relative_to(store)), "config_name": run.config_name,
+                    "segmentation_names": manifest["segmentation_names"],
+                    "keypoint_names": manifest["keypoint_names"]},
+            metrics=manifest["evaluation"],
+            training_run=run,
+        )
+        for fold in manifest["folds"]:
+            for kind, model_kind in (("segmentation", ModelKind.SEGMENTATION), ("keypoint", ModelKind.KEYPOINT)):
+                for member in fold[kind]:
+                    directory = out_dir / member["path"]
+                    artifact = read_artifact_manifest(directory)
+                    version = ModelVersion.objects.create(
+                        kind=model_kind, architecture=member["spec"]["architecture"],
+                        backend=member["spec"]["backend"], view=ensemble.view, fold=fold["fold"],
+                        artifact_path=str(directory.resolve().relative_to(store)),
+                        sha256=_manifest_digest(directory), config=member["spec"],
+                        metrics=artifact.get("metrics", {}), training_run=run,
+                    )
+                    ensemble.members.add(version)
+    return ensemble
+
+
+def _manifest_digest(directory: Path) -> str:
+    from inference.backends.base import sha256_file
+
+    return sha256_file(directory / "manifest.json")
