@@ -911,6 +911,8 @@ def _bottom_boundary(mask: NDArray[np.bool_], r0: int, r1: int, col_lo: int) -> 
     """Per column of rows ``[r0, r1]``: x centre and bottom-edge y (``max row + 1``) where present."""
     sub = mask[r0 : r1 + 1]
     cols = np.flatnonzero(sub.any(axis=0))
+    if cols.size == 0:  # an empty band (tiny or degenerate bone): callers turn this into a null + flag
+        return np.empty(0), np.empty(0)
     last = sub.shape[0] - 1 - np.argmax(sub[::-1, cols], axis=0)
     return cols + col_lo + 0.5, (r0 + last + 1).astype(np.float64)
 
@@ -919,6 +921,8 @@ def _top_boundary(mask: NDArray[np.bool_], r0: int, r1: int, col_lo: int) -> tup
     """Per column of rows ``[r0, r1]``: x centre and top-edge y (``min row``) where present."""
     sub = mask[r0 : r1 + 1]
     cols = np.flatnonzero(sub.any(axis=0))
+    if cols.size == 0:
+        return np.empty(0), np.empty(0)
     first = np.argmax(sub[:, cols], axis=0)
     return cols + col_lo + 0.5, (r0 + first).astype(np.float64)
 
@@ -964,6 +968,8 @@ def _plateau_line(tibia: _BoneMask, ctx: _LegContext, medial_sign: int) -> tuple
     height = low - top + 1
     r1 = min(low, top + max(int(math.ceil(ctx.opts.plateau_band * height)) - 1, 0))
     xs, ts = _top_boundary(tibia.mask, top, r1, tibia.col_lo)
+    if xs.size < 4:
+        return None, "tibial plateau boundary too short"
     width = xs.max() - xs.min() + 1.0
     centre = 0.5 * (xs.max() + xs.min())
     keep = np.abs(xs - centre) >= 0.5 * ctx.opts.spine_exclusion * width
@@ -994,6 +1000,8 @@ def _plafond_line(tibia: _BoneMask, ctx: _LegContext, medial_sign: int) -> tuple
     height = low - top + 1
     r0 = max(top, int(math.ceil(low + 1 - ctx.opts.plafond_band * height)))
     xs, bs = _bottom_boundary(tibia.mask, r0, low, tibia.col_lo)
+    if xs.size < 4:
+        return None, "plafond boundary too short"
     width = xs.max() - xs.min() + 1.0
     centre = 0.5 * (xs.max() + xs.min())
     keep = np.abs(xs - centre) <= 0.5 * ctx.opts.plafond_keep * width

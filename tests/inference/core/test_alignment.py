@@ -390,3 +390,20 @@ def test_core_modules_import_without_django_celery_torch() -> None:
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=env)
+
+
+def test_sliver_bones_give_nulls_with_flags_not_a_crash():
+    """A bad segmentation (a bone a few pixels high) must never crash the alignment (seen with tiny models)."""
+    from inference.core.alignment import align_label_map
+    from inference.core.legs import LegJoints
+
+    label_map = np.zeros((200, 60), dtype=np.uint8)
+    label_map[40:43, 28:31] = 1  # femur: a 3 x 3 speck
+    label_map[120:122, 29:31] = 2  # tibia: a 2 x 2 speck
+    legs = [LegJoints.from_array(np.array([[30.0, 20.0], [30.0, 100.0], [30.0, 180.0]]), anatomical_side="right")]
+    result = align_label_map(label_map, legs, n_draws=5, n_samples=50).to_json()
+    leg = result["legs"][0]
+    assert leg["metrics"]["hka_deviation_deg"]["value"] == 0.0  # from the joints alone
+    for name in ("mLDFA", "MPTA", "mLDTA"):
+        assert leg["metrics"][name] is None
+        assert any(flag.startswith(name) for flag in leg["flags"]), leg["flags"]
