@@ -62,6 +62,8 @@ def load_ensemble(directory: Path, *, device: str | None = None, options: dict[s
             segmentation_names=list(manifest["segmentation_names"]),
             femur_tables=tables["femur"],
             tibia_tables=tables["tibia"],
+            keypoint_weights=(None if manifest.get("keypoint_weights") is None
+                              else np.asarray(manifest["keypoint_weights"], dtype=np.float64)),
             options={**manifest.get("inference_options", {}), **(options or {})},
         )
         _CACHE.clear()  # one ensemble per worker process at a time keeps memory bounded

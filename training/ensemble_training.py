@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from inference.backends.base import MemberSpec
 from inference.backends.registry import get_backend
-from inference.core.keypoint_ensemble import ensemble_keypoints
+from inference.core.keypoint_ensemble import ensemble_keypoints, fit_member_weights_nnls
 from inference.core.legs import LegJoints
 from inference.core.metrics import hka_abs_error, normalised_distances, pck
 from training.core.datasets import TrainingSample
@@ -134,8 +134,9 @@ def train_ensemble(
         oof_counts, model_order=segmentation_names, n_parts=config.n_parts, seed=42, reference_mode=False
     )
     evaluation = evaluate_held_out(nested)
+    keypoint_weights = _fit_keypoint_weights(samples, fold_test_indices, oof_keypoints, len(config.keypoint))
     keypoint_eval = _evaluate_keypoints(samples, fold_test_indices, oof_keypoints,
-                                        [spec.architecture for spec in config.keypoint])
+                                        [spec.architecture for spec in config.keypoint], keypoint_weights)
     report({"stage": "evaluate"})
     manifest = {
         "format": ENSEMBLE_FORMAT,
@@ -146,6 +147,7 @@ def train_ensemble(
         "n_parts": config.n_parts,
         "segmentation_names": segmentation_names,
         "keypoint_names": [spec.architecture for spec in config.keypoint],
+        "keypoint_weights": None if keypoint_weights is None else [round(float(w), 6) for w in keypoint_weights],
         "folds": folds_manifest,
         "stackers": {
             "femur": [[s.to_dict() for s in fold] for fold in nested.femur],
@@ -165,9 +167,50 @@ def train_ensemble(
     return manifest
 
 
+def _single_leg_oof(samples: Sequence[TrainingSample], fold_test_indices: list[list[int]],
+                    oof: list[list[list[NDArray[np.float64]]]], n_members: int
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(K, N, 3, 2) out-of-fold joints and (N, 3, 2) truth of every one-leg test image all members found."""
+    predictions, truths = [], []
+    for fold, indices in enumerate(fold_test_indices):
+        for position, index in enumerate(indices):
+            truth = [j for j in samples[index].joints_xy if np.all(np.isfinite(j))]
+            members = [np.asarray(p, dtype=np.float64).reshape(-1, 3, 2) for p in oof[fold][position]]
+            if len(truth) != 1 or len(members) != n_members or any(len(m) != 1 for m in members):
+                continue
+            predictions.append(np.stack([m[0] for m in members]))
+            truths.append(truth[0])
+    if not truths:
+        return np.empty((n_members, 0, 3, 2)), np.empty((0, 3, 2))
+    return np.stack(predictions, axis=1), np.stack(truths)
+
+
+def _fit_keypoint_weights(samples: Sequence[TrainingSample], fold_test_indices: list[list[int]],
+                          oof: list[list[list[NDArray[np.float64]]]], n_members: int
+                          ) -> NDArray[np.float64] | None:
+    """Eq. 3 member weights (NNLS on the simplex) from the pooled out-of-fold joints of one-leg images.
+
+    None (equal weights at inference) with fewer than two members or fewer than 8 usable images.
+    """
+    if n_members < 2:
+        return None
+    predictions, truths = _single_leg_oof(samples, fold_test_indices, oof, n_members)
+    if len(truths) < 8:
+        return None
+    try:
+        return fit_member_weights_nnls(predictions, truths)
+    except ValueError:
+        return None
+
+
 def _evaluate_keypoints(samples: Sequence[TrainingSample], fold_test_indices: list[list[int]],
-                        oof: list[list[list[NDArray[np.float64]]]], names: list[str]) -> dict[str, Any]:
-    """Held-out NED / PCK / HKA error per member and for the key-point ensemble."""
+                        oof: list[list[list[NDArray[np.float64]]]], names: list[str],
+                        weights: NDArray[np.float64] | None = None) -> dict[str, Any]:
+    """Held-out NED / PCK / HKA error per member and for the key-point ensemble.
+
+    The weighted ensemble uses weights fitted on all folds' out-of-fold joints, so its figure is
+    slightly optimistic (benchmarks/keypoint_members.py reports the fully nested version).
+    """
     ned: dict[str, list[float]] = {name: [] for name in [*names, "ensemble"]}
     hka: dict[str, list[float]] = {name: [] for name in [*names, "ensemble"]}
     for fold, indices in enumerate(fold_test_indices):
@@ -178,7 +221,7 @@ def _evaluate_keypoints(samples: Sequence[TrainingSample], fold_test_indices: li
                 continue
             height, width = sample.image.shape
             predictions = oof[fold][position]
-            combined = ensemble_keypoints(predictions, image_width=width, image_height=height)
+            combined = ensemble_keypoints(predictions, image_width=width, image_height=height, weights=weights)
             candidates = {name: [LegJoints.from_array(leg) for leg in points if np.all(np.isfinite(leg))]
                           for name, points in zip(names, predictions, strict=True)}
             candidates["ensemble"] = list(combined.joints)

@@ -11,3 +11,11 @@ os.environ.setdefault("MODEL_STORE", "var/test-model-store")
 from enllasd_web.settings.base import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Test sessions that run at the same time on one machine (developers, CI) must not share a test
+# database or Celery queues: each session gets its own id, inherited by the worker processes it starts.
+TEST_RUN_ID = os.environ.setdefault("ENLLASD_TEST_RUN_ID", str(os.getpid()))
+DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_enllasd_{TEST_RUN_ID}"  # noqa: F405
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+                                   "global_keyprefix": f"enllasd-test-{TEST_RUN_ID}:"}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"enllasd-test-{TEST_RUN_ID}:"}
