@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from annotations.models import AnnotationRevision, Case, Image, Patient
+from annotations.models import AnnotationRevision, Case, Image, Patient, ReviewEvent, ReviewItem
 
 
 @admin.register(Patient)
@@ -67,6 +67,35 @@ class AnnotationRevisionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return False  # revisions are immutable
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "image", "status", "priority", "assignee", "decided_by", "decided_at", "created_at"]
+    list_filter = ["status"]
+    ordering = ["-priority", "created_at"]
+    search_fields = ["image__original_name", "image__case__patient__code"]
+    readonly_fields = [f.name for f in ReviewItem._meta.fields]
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False  # items come from predictions; decisions go through the review API (they add events)
+
+
+@admin.register(ReviewEvent)
+class ReviewEventAdmin(admin.ModelAdmin):
+    list_display = ["item", "image", "action", "actor", "created_at"]
+    list_filter = ["action"]
+    search_fields = ["image__original_name", "reason"]
+    readonly_fields = [f.name for f in ReviewEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False  # events are written by the review services only
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False  # append-only history
 
     def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return False

@@ -167,3 +167,92 @@ class AnnotationRevision(models.Model):
         if self.pk is not None:
             raise RuntimeError("Annotation revisions are immutable; create a new revision instead.")
         super().save(*args, **kwargs)
+
+
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    ACCEPTED = "accepted", "Accepted as predicted"
+    CORRECTED = "corrected", "Accepted with corrections"
+    REJECTED = "rejected", "Rejected"
+
+
+class ReviewItem(models.Model):
+    """One prediction waiting in (or decided in) the approval queue; one item per prediction.
+
+    ``priority`` orders the queue (higher = review first); ``priority_components`` holds the
+    normalised inputs it was computed from (see :func:`annotations.review_services.review_priority`).
+    State changes go through :mod:`annotations.review_services`, which appends a ``ReviewEvent`` each time.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_items")
+    prediction = models.OneToOneField(
+        "inference.Prediction", on_delete=models.CASCADE, related_name="review_item"
+    )
+    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
+    priority = models.FloatField(default=0.0, help_text="Higher is reviewed first.")
+    priority_components = models.JSONField(
+        default=dict, blank=True,
+        help_text="joint_spread, angle_spread, member_disagreement (each 0..1) and flags (list of text).",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    revision = models.ForeignKey(
+        AnnotationRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The revision the decision produced (accept / correct).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "created_at", "id"]
+        indexes = [models.Index(fields=["status", "-priority", "created_at"], name="review_queue_order")]
+
+    def __str__(self) -> str:
+        return f"Review of prediction {self.prediction_id} ({self.status})"
+
+
+class ReviewAction(models.TextChoices):
+    CREATED = "created", "Created"
+    ACCEPTED = "accepted", "Accepted"
+    CORRECTED = "corrected", "Corrected"
+    REJECTED = "rejected", "Rejected"
+    REOPENED = "reopened", "Reopened"
+    ASSIGNED = "assigned", "Assigned"
+
+
+class ReviewEvent(models.Model):
+    """One entry of a review item's append-only history; never updated or deleted by the application."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="events")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Null for events made by the system (item creation).",
+    )
+    action = models.CharField(max_length=16, choices=ReviewAction.choices)
+    reason = models.TextField(blank=True)
+    revision = models.ForeignKey(
+        AnnotationRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    angle_deltas = models.JSONField(
+        default=dict, blank=True,
+        help_text='Corrections only: {image_side: {metric: {"predicted", "corrected", "delta"}}}, '
+                  'or {"error": text} when the corrected document could not be aligned.',
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on review item {self.item_id}"
+
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if self.pk is not None:
+            raise RuntimeError("Review events are append-only; add a new event instead.")
+        super().save(*args, **kwargs)

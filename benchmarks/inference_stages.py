@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        train_samples = load_labelme_folder(_write_train_set(root / "train", legs), joints_from="polygons")
+        train_samples = load_labelme_folder(_write_train_set(root / "train", legs), group_pattern=r"^(.*)$")
         train_ensemble(train_samples, config, out_dir=root / "ensemble", device=args.device)
         print(f"# built {args.config} ({len(config.segmentation)} seg + {len(config.keypoint)} kp members x "
               f"{config.n_folds} folds, a token schedule each) in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -87,6 +87,7 @@ def image_pixels(image: Image) -> tuple[np.ndarray, float | None]:
 
 def prediction_run(*, prediction: Prediction) -> Prediction:
     """Run the ensemble on the image and store the result (idempotent: a finished one is kept)."""
+    from annotations.review_services import review_item_create_for_prediction
     from inference.ensemble_store import load_ensemble
     from inference.pipeline import run_ensemble
 
@@ -109,6 +110,7 @@ def prediction_run(*, prediction: Prediction) -> Prediction:
         locked.status = JobStatus.SUCCEEDED
         locked.finished_at = timezone.now()
         locked.save()
+        review_item_create_for_prediction(prediction=locked, pipeline_flags=result.flags)
     return locked
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 MemberKind = Literal["keypoint", "segmentation"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible else ``"cpu"``; a CUDA request without a GPU falls back to the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning("CUDA requested but not available: using the CPU")
+        return "cpu"
+    return device
 
 
 class ArtifactError(RuntimeError):

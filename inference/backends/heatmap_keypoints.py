@@ -50,7 +50,6 @@ Artifact: ``weights.pt`` (``{"global": state_dict, "local": state_dict}``) + ``m
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -67,6 +66,7 @@ from inference.backends.base import (
     MemberSpec,
     ProgressCallback,
     read_artifact_manifest,
+    resolve_device,
     write_artifact_manifest,
 )
 from inference.backends.keypoint_common import (
@@ -83,8 +83,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from training.core.datasets import TrainingSample
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["BACKEND_NAME", "DEFAULT_PARAMS", "HEADS", "HeatmapKeypointModel", "load", "resolve_params", "train"]
 
@@ -189,16 +187,6 @@ def _lr_factor(progress: float, step: int, params: Mapping[str, Any]) -> float:
         f *= lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
     return f
 
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("CUDA requested but not available: using the CPU")
-        return "cpu"
-    return device
 
 
 # --------------------------------------------------------------------------------------------------
@@ -385,7 +373,7 @@ def train(
     if not legs:
         raise ValueError("no training leg with a box and a finite joint")
     images = [np.asarray(s.image) for s in chosen]
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     torch.manual_seed(seed)
 
     def net() -> torch.nn.Module:
@@ -759,7 +747,7 @@ def load(directory: Path, *, device: str = "cpu") -> HeatmapKeypointModel:
         raise ArtifactError(f"{directory} holds a {manifest.get('backend')!r} artifact, not {BACKEND_NAME!r}")
     head, backbone = _split_architecture(manifest["architecture"])
     p = resolve_params(manifest["params"])
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     nets: dict[str, torch.nn.Module] = {}
     for which, sd in state.items():

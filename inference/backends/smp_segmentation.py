@@ -44,7 +44,6 @@ fully resolved params, the sha256 of ``weights.pt``, plus versions and the train
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -61,6 +60,7 @@ from inference.backends.base import (
     MemberSpec,
     ProgressCallback,
     read_artifact_manifest,
+    resolve_device,
     write_artifact_manifest,
 )
 
@@ -68,8 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from training.core.datasets import TrainingSample
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "BACKEND_NAME",
@@ -333,16 +331,6 @@ def letterbox_soft_labels(label_map: NDArray[np.integer], box: Letterbox) -> NDA
 # --------------------------------------------------------------------------------------------
 # Torch helpers (imported lazily)
 # --------------------------------------------------------------------------------------------
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("CUDA requested but not available: using the CPU")
-        return "cpu"
-    return device
-
 
 def _build_model(architecture: str, params: Mapping[str, Any]) -> torch.nn.Module:
     import os
@@ -505,7 +493,7 @@ def train(
         images[i] = letterbox_image(s.image, box)
         labels[i] = letterbox_soft_labels(s.label_map, box)
 
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     use_amp = dev.startswith("cuda")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -700,7 +688,7 @@ def load(directory: Path, *, device: str = "cpu") -> SmpSegmenter:
         _check_architecture(manifest["architecture"])
     except (KeyError, ValueError) as exc:
         raise ArtifactError(f"{directory}: invalid smp manifest ({exc})") from exc
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     model = _build_model(manifest["architecture"], params)
     state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     try:

@@ -40,6 +40,7 @@ from inference.backends.base import (
     MemberSpec,
     ProgressCallback,
     read_artifact_manifest,
+    resolve_device,
     write_artifact_manifest,
 )
 from inference.backends.keypoint_common import expand_boxes, sample_leg_boxes
@@ -151,15 +152,10 @@ def _write_dataset(samples: Sequence[TrainingSample], root: Path, margin_frac: f
     return data_yaml
 
 
-def _resolve_device(device: str) -> str:
-    import torch
 
-    if device == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("CUDA requested but not available: using the CPU")
-        return "cpu"
-    return device
+def _ultralytics_device(device: str) -> str:
+    resolved = resolve_device(device)
+    return "cuda:0" if resolved == "cuda" else resolved
 
 
 def train(
@@ -207,7 +203,7 @@ def train(
     if not samples:
         raise ValueError("no training samples")
     p = _params(spec)
-    device = _resolve_device(device)
+    device = _ultralytics_device(device)
     ensure_offline()
     from ultralytics import YOLO
 
@@ -391,6 +387,6 @@ def load(directory: Path, *, device: str = "cpu") -> UltralyticsPoseModel:
     from ultralytics import YOLO
 
     params = {**DEFAULT_PARAMS, **manifest.get("params", {})}
-    device = _resolve_device(device)
+    device = _ultralytics_device(device)
     model = YOLO(str(directory / WEIGHTS_FILE), task="pose")
     return UltralyticsPoseModel(model=model, manifest=manifest, params=params, device=device)

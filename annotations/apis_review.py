@@ -1,0 +1,341 @@
+"""REST API of the approval queue and of live alignment: one APIView per operation.
+
+Listing and reading need the annotator role; decisions (accept, correct, reject, reopen, assign)
+need the reviewer role. Errors have the project's shape ``{"message", "extra"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations import review_services
+from annotations.apis import _paginated
+from annotations.models import Cohort, Image, ReviewEvent, ReviewItem, ReviewStatus, View
+from enllasd_web.roles import IsReviewer
+
+KEY_METRICS = ("hka_deviation_deg", "mLDFA", "MPTA")
+_STATUS_ALL = "all"
+
+_ERROR = inline_serializer("ReviewError", {"message": serializers.CharField(), "extra": serializers.JSONField()})
+
+
+class MetricValueSdSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    sd = serializers.FloatField(allow_null=True)
+
+
+class LegKeyMetricsSerializer(serializers.Serializer):
+    image_side = serializers.CharField()
+    anatomical_side = serializers.CharField(allow_null=True)
+    hka_deviation_deg = MetricValueSdSerializer(allow_null=True)
+    mLDFA = MetricValueSdSerializer(allow_null=True)
+    MPTA = MetricValueSdSerializer(allow_null=True)
+
+
+class ReviewImageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    thumbnail_url = serializers.SerializerMethodField()
+    display_url = serializers.SerializerMethodField()
+
+    def get_thumbnail_url(self, image: Image) -> str:
+        return f"/api/images/{image.pk}/thumbnail/"
+
+    def get_display_url(self, image: Image) -> str:
+        return f"/api/images/{image.pk}/display/"
+
+
+class ReviewCaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    acquisition_date = serializers.DateField(allow_null=True)
+    view = serializers.CharField()
+
+
+class ReviewEnsembleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def _key_metrics(alignment: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per leg: sides and ``{"value", "sd"}`` of the metrics a reviewer scans first."""
+    rows = []
+    for leg in (alignment or {}).get("legs", []):
+        metrics = leg.get("metrics", {})
+        row: dict[str, Any] = {"image_side": leg.get("image_side"), "anatomical_side": leg.get("anatomical_side")}
+        for name in KEY_METRICS:
+            metric = metrics.get(name)
+            row[name] = None if metric is None else {"value": metric.get("value"), "sd": metric.get("sd")}
+        rows.append(row)
+    return rows
+
+
+class ReviewItemRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    priority = serializers.FloatField()
+    priority_components = serializers.JSONField()
+    image = ReviewImageSerializer()
+    patient_code = serializers.CharField(source="image.case.patient.code")
+    cohort = serializers.CharField(source="image.case.patient.cohort")
+    case = ReviewCaseSerializer(source="image.case")
+    prediction = serializers.IntegerField(source="prediction_id")
+    ensemble = ReviewEnsembleSerializer(source="prediction.ensemble_version")
+    legs = serializers.SerializerMethodField()
+    flags = serializers.SerializerMethodField()
+    head_revision = serializers.IntegerField(source="image.head_revision_id", allow_null=True)
+    assignee = serializers.SerializerMethodField()
+    decided_by = serializers.SerializerMethodField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    revision = serializers.IntegerField(source="revision_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(LegKeyMetricsSerializer(many=True))
+    def get_legs(self, item: ReviewItem) -> list[dict[str, Any]]:
+        return _key_metrics(item.prediction.alignment)
+
+    def get_flags(self, item: ReviewItem) -> list[str]:
+        return list(item.priority_components.get("flags", []))
+
+    def get_assignee(self, item: ReviewItem) -> str | None:
+        return _username(item.assignee)
+
+    def get_decided_by(self, item: ReviewItem) -> str | None:
+        return _username(item.decided_by)
+
+
+def _member_outputs_summary(member_outputs: dict[str, Any]) -> dict[str, Any]:
+    """Members' joints with their mean score, members' IOU against the ensemble, and majority voting's IOU."""
+    keypoint = [
+        {"fold": row.get("fold"), "model": row.get("model"), "joints_xy": row.get("joints_xy"),
+         "mean_score": _mean(row.get("scores"))}
+        for row in member_outputs.get("keypoint", [])
+    ]
+    return {
+        "keypoint": keypoint,
+        "segmentation": member_outputs.get("segmentation", []),
+        "majority_iou_vs_ensemble": member_outputs.get("majority_iou_vs_ensemble"),
+    }
+
+
+def _mean(values: Any) -> float | None:
+    """Mean of a (nested) list of scores; None when there are none."""
+    scores = np.asarray(values if values is not None else [], dtype=np.float64)
+    return round(float(scores.mean()), 4) if scores.size else None
+
+
+class ReviewItemDetailSerializer(ReviewItemRowSerializer):
+    document = serializers.JSONField(source="prediction.document")
+    alignment = serializers.JSONField(source="prediction.alignment")
+    uncertainty = serializers.JSONField(source="prediction.uncertainty")
+    timings = serializers.JSONField(source="prediction.timings")
+    member_outputs = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_member_outputs(self, item: ReviewItem) -> dict[str, Any]:
+        return _member_outputs_summary(item.prediction.member_outputs or {})
+
+
+class ReviewEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.IntegerField(source="item_id")
+    image = serializers.IntegerField(source="image_id")
+    action = serializers.CharField()
+    actor = serializers.SerializerMethodField()
+    reason = serializers.CharField()
+    revision = serializers.IntegerField(source="revision_id", allow_null=True)
+    angle_deltas = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+    def get_actor(self, event: ReviewEvent) -> str | None:
+        return _username(event.actor)
+
+
+def _item_response(item: ReviewItem) -> Response:
+    return Response(ReviewItemDetailSerializer(review_services.review_item_detail_queryset().get(pk=item.pk)).data)
+
+
+class ReviewItemListApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=[*ReviewStatus.choices, (_STATUS_ALL, "Every status")], default=ReviewStatus.PENDING
+        )
+        cohort = serializers.ChoiceField(choices=Cohort.choices, required=False)
+        patient = serializers.CharField(required=False, help_text="Part of the patient code.")
+        case = serializers.IntegerField(required=False)
+        view = serializers.ChoiceField(choices=View.choices, required=False)
+        date_from = serializers.DateField(required=False, help_text="Case acquisition date, inclusive.")
+        date_to = serializers.DateField(required=False, help_text="Case acquisition date, inclusive.")
+        ensemble = serializers.IntegerField(required=False, help_text="Ensemble version id.")
+
+    @extend_schema(parameters=[FilterSerializer], responses=ReviewItemRowSerializer(many=True))
+    def get(self, request):  # noqa: ANN001, ANN201
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        values = filters.validated_data
+        queryset = review_services.review_item_list(
+            status=None if values["status"] == _STATUS_ALL else values["status"],
+            cohort=values.get("cohort"),
+            patient_code=values.get("patient"),
+            case_id=values.get("case"),
+            view=values.get("view"),
+            date_from=values.get("date_from"),
+            date_to=values.get("date_to"),
+            ensemble_id=values.get("ensemble"),
+        )
+        return _paginated(self, request, queryset, ReviewItemRowSerializer)
+
+
+class ReviewItemDetailApi(APIView):
+    @extend_schema(responses=ReviewItemDetailSerializer)
+    def get(self, request, item_id: int):  # noqa: ANN001, ANN201
+        item = get_object_or_404(review_services.review_item_detail_queryset(), pk=item_id)
+        return Response(ReviewItemDetailSerializer(item).data)
+
+
+class ReviewItemAcceptApi(APIView):
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewItemAcceptInput")
+    class InputSerializer(serializers.Serializer):
+        base_revision = serializers.IntegerField(
+            allow_null=True, help_text="The image's head revision the reviewer saw (null when it has none)."
+        )
+
+    @extend_schema(request=InputSerializer, responses={200: ReviewItemDetailSerializer, 409: _ERROR})
+    def post(self, request, item_id: int):  # noqa: ANN001, ANN201
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = get_object_or_404(ReviewItem, pk=item_id)
+        item = review_services.review_accept(
+            item=item, user=request.user, base_revision_id=data.validated_data["base_revision"]
+        )
+        return _item_response(item)
+
+
+class ReviewItemCorrectApi(APIView):
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewItemCorrectInput")
+    class InputSerializer(serializers.Serializer):
+        base_revision = serializers.IntegerField(
+            allow_null=True, help_text="The image's head revision the reviewer saw (null when it has none)."
+        )
+        document = serializers.JSONField(help_text="The corrected LabelMe document (imageData is dropped).")
+
+    @extend_schema(request=InputSerializer, responses={200: ReviewItemDetailSerializer, 409: _ERROR})
+    def post(self, request, item_id: int):  # noqa: ANN001, ANN201
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = get_object_or_404(ReviewItem, pk=item_id)
+        item = review_services.review_correct(
+            item=item, user=request.user, document=data.validated_data["document"],
+            base_revision_id=data.validated_data["base_revision"],
+        )
+        return _item_response(item)
+
+
+class ReviewItemRejectApi(APIView):
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewItemRejectInput")
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(allow_blank=True, max_length=2000, help_text="Why (required, not blank).")
+
+    @extend_schema(request=InputSerializer, responses={200: ReviewItemDetailSerializer, 409: _ERROR})
+    def post(self, request, item_id: int):  # noqa: ANN001, ANN201
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = get_object_or_404(ReviewItem, pk=item_id)
+        item = review_services.review_reject(item=item, user=request.user, reason=data.validated_data["reason"])
+        return _item_response(item)
+
+
+class ReviewItemReopenApi(APIView):
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewItemReopenInput")
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={200: ReviewItemDetailSerializer, 409: _ERROR})
+    def post(self, request, item_id: int):  # noqa: ANN001, ANN201
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = get_object_or_404(ReviewItem, pk=item_id)
+        item = review_services.review_reopen(item=item, user=request.user, reason=data.validated_data["reason"])
+        return _item_response(item)
+
+
+class ReviewItemAssignApi(APIView):
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewItemAssignInput")
+    class InputSerializer(serializers.Serializer):
+        assignee = serializers.IntegerField(allow_null=True, help_text="User id of a reviewer; null unassigns.")
+
+    @extend_schema(request=InputSerializer, responses={200: ReviewItemDetailSerializer})
+    def post(self, request, item_id: int):  # noqa: ANN001, ANN201
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = get_object_or_404(ReviewItem, pk=item_id)
+        assignee_id = data.validated_data["assignee"]
+        assignee = None if assignee_id is None else get_object_or_404(get_user_model(), pk=assignee_id)
+        item = review_services.review_assign(item=item, user=request.user, assignee=assignee)
+        return _item_response(item)
+
+
+class ImageReviewEventListApi(APIView):
+    @extend_schema(responses=ReviewEventSerializer(many=True))
+    def get(self, request, image_id: int):  # noqa: ANN001, ANN201
+        image = get_object_or_404(Image, pk=image_id)
+        return _paginated(self, request, review_services.review_event_list(image=image), ReviewEventSerializer)
+
+
+class AlignApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="AlignInput")
+    class InputSerializer(serializers.Serializer):
+        document = serializers.JSONField(help_text="LabelMe document: femur/tibia polygons, hip/knee/ankle points.")
+        width = serializers.IntegerField(required=False, min_value=1, help_text="Default: imageWidth.")
+        height = serializers.IntegerField(required=False, min_value=1, help_text="Default: imageHeight.")
+        mc_samples = serializers.IntegerField(
+            required=False, min_value=2, max_value=review_services.LIVE_MC_SAMPLES_MAX,
+            default=review_services.LIVE_MC_SAMPLES_DEFAULT,
+            help_text="Pixels per Monte-Carlo draw; more narrows the reported spread but takes longer.",
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OpenApiTypes.OBJECT, 400: _ERROR},
+        description="Alignment result JSON (architecture.md §6), as `manage.py align` prints it.",
+    )
+    def post(self, request):  # noqa: ANN001, ANN201
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        return Response(review_services.labelme_alignment_compute(
+            document=values["document"], width=values.get("width"), height=values.get("height"),
+            mc_samples=values["mc_samples"],
+        ))

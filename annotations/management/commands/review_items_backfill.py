@@ -1,0 +1,20 @@
+"""``python manage.py review_items_backfill``: put every succeeded prediction without a review item in the queue.
+
+Idempotent: predictions that already have an item are left alone, so running it twice adds nothing.
+The ensemble's own flags are not stored on predictions, so backfilled priorities use the alignment
+flags only (see :func:`annotations.review_services.review_item_create_for_prediction`).
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from annotations.review_services import review_items_backfill
+
+
+class Command(BaseCommand):
+    help = "Create review items for succeeded predictions that have none."
+
+    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+        created = review_items_backfill()
+        self.stdout.write(f"created {created} review item(s)")

@@ -1,0 +1,482 @@
+"""The approval queue: review items for successful predictions, reviewers' decisions, their
+append-only history, and the live alignment of LabelMe documents that the editor shows.
+
+State table (action: statuses it may start from -> status it leads to)::
+
+    accept   pending                      -> accepted   (adds a revision, source "model")
+    correct  pending                      -> corrected  (adds a revision, source "corrected")
+    reject   pending                      -> rejected
+    reopen   accepted, corrected, rejected -> pending
+
+Every decision needs the reviewer role (or admin), locks the item row, and appends a
+:class:`~annotations.models.ReviewEvent`; a decision on an item in another state raises
+:class:`~enllasd_web.exceptions.Conflict` with the item's current state in ``extra.item``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from annotations.core.labelme import LabelMeError, parse_document, to_labelme5
+from annotations.models import (
+    AnnotationRevision,
+    Image,
+    ReviewAction,
+    ReviewEvent,
+    ReviewItem,
+    ReviewStatus,
+    RevisionSource,
+)
+from annotations.services import annotation_revision_submit
+from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput
+from enllasd_web.roles import Role, has_role
+from inference.core.alignment import METRIC_NAMES
+from inference.core.labelme_alignment import align_labelme_document
+from inference.models import JobStatus, Prediction
+
+logger = logging.getLogger(__name__)
+
+# Priority: weights of the normalised uncertainty components, and the fixed bump for any flag.
+PRIORITY_WEIGHTS: Mapping[str, float] = {"joint_spread": 0.3, "angle_spread": 0.4, "member_disagreement": 0.3}
+PRIORITY_FLAG_BUMP = 0.5
+# Spreads at which a component saturates at 1.
+JOINT_SD_FULL_SCALE_FRACTION_OF_HEIGHT = 0.01  # about 1 cm on a long-leg film
+HKA_SD_FULL_SCALE_DEG = 2.0
+MEMBER_DISAGREEMENT_FULL_SCALE = 0.3  # mean (1 - IOU) of the members against the ensemble
+
+LIVE_MC_SAMPLES_DEFAULT = 200
+LIVE_MC_SAMPLES_MAX = 2000
+
+_DECIDED = (ReviewStatus.ACCEPTED, ReviewStatus.CORRECTED, ReviewStatus.REJECTED)
+
+
+@dataclass(frozen=True)
+class _Transition:
+    sources: tuple[str, ...]
+    target: str
+
+
+_TRANSITIONS: Mapping[str, _Transition] = {
+    ReviewAction.ACCEPTED: _Transition((ReviewStatus.PENDING,), ReviewStatus.ACCEPTED),
+    ReviewAction.CORRECTED: _Transition((ReviewStatus.PENDING,), ReviewStatus.CORRECTED),
+    ReviewAction.REJECTED: _Transition((ReviewStatus.PENDING,), ReviewStatus.REJECTED),
+    ReviewAction.REOPENED: _Transition(_DECIDED, ReviewStatus.PENDING),
+}
+
+
+class ReviewForbidden(ApplicationError):
+    status_code = 403
+
+
+# --------------------------------------------------------------------------------------------------
+# Priority
+
+
+@dataclass(frozen=True)
+class ReviewPriority:
+    """A queue priority and the normalised components it was computed from."""
+
+    priority: float
+    components: dict[str, Any]
+
+
+def _saturating(value: float | None, full_scale: float) -> float:
+    """``min(1, value / full_scale)``; an unknown value (None) counts as 1."""
+    if value is None:
+        return 1.0
+    return round(min(1.0, max(0.0, float(value)) / full_scale), 4)
+
+
+def review_priority(*, uncertainty: Mapping[str, Any], flags: Sequence[str], image_height: int) -> ReviewPriority:
+    """Queue priority of a prediction (higher = review first).
+
+    Notes
+    -----
+    With the prediction's uncertainty (``inference.pipeline._uncertainty``)::
+
+        joint_spread        j = min(1, joint_sd_px / (0.01 * image_height))
+        angle_spread        a = min(1, hka_sd_deg / 2 deg)
+        member_disagreement m = min(1, member_disagreement / 0.3)
+        priority            = 0.3 j + 0.4 a + 0.3 m + 0.5 * [any flag]
+
+    so the priority lies in [0, 1.5]. A missing input (None) counts as 1: a spread that could not
+    be measured is reviewed as early as a large one.
+    """
+    components: dict[str, Any] = {
+        "joint_spread": _saturating(
+            uncertainty.get("joint_sd_px"), JOINT_SD_FULL_SCALE_FRACTION_OF_HEIGHT * max(image_height, 1)
+        ),
+        "angle_spread": _saturating(uncertainty.get("hka_sd_deg"), HKA_SD_FULL_SCALE_DEG),
+        "member_disagreement": _saturating(uncertainty.get("member_disagreement"), MEMBER_DISAGREEMENT_FULL_SCALE),
+    }
+    priority = sum(weight * components[name] for name, weight in PRIORITY_WEIGHTS.items())
+    if flags:
+        priority += PRIORITY_FLAG_BUMP
+    components["flags"] = list(flags)
+    return ReviewPriority(priority=round(priority, 4), components=components)
+
+
+def _prediction_flags(prediction: Prediction, pipeline_flags: Iterable[str]) -> list[str]:
+    """The pipeline's flags, then every leg's alignment flags as ``"<image side>: <flag>"``, once each."""
+    legs = (prediction.alignment or {}).get("legs") or []
+    flags = list(pipeline_flags)
+    flags += [f"{leg.get('image_side') or 'leg'}: {flag}" for leg in legs for flag in leg.get("flags", [])]
+    if not legs:
+        flags.append("no leg aligned")
+    return list(dict.fromkeys(flags))
+
+
+def review_item_create_for_prediction(*, prediction: Prediction, pipeline_flags: Iterable[str] = ()) -> ReviewItem:
+    """The review item of a succeeded prediction, created with its priority on first call.
+
+    ``pipeline_flags`` are the ensemble's own flags (key points, pruning, knee update), which the
+    Prediction row does not store; the alignment's per-leg flags are read from the row.
+    Calling it again returns the existing item unchanged.
+
+    Raises
+    ------
+    InvalidInput
+        The prediction has not succeeded.
+    """
+    if prediction.status != JobStatus.SUCCEEDED:
+        raise InvalidInput(
+            f"Prediction {prediction.pk} has status {prediction.status}; only succeeded ones are reviewed.",
+            {"code": "prediction_not_succeeded"},
+        )
+    existing = ReviewItem.objects.filter(prediction=prediction).first()
+    if existing is not None:
+        return existing
+    flags = _prediction_flags(prediction, pipeline_flags)
+    ranked = review_priority(uncertainty=prediction.uncertainty or {}, flags=flags,
+                             image_height=prediction.image.height)
+    try:
+        with transaction.atomic():
+            item = ReviewItem(image_id=prediction.image_id, prediction=prediction, priority=ranked.priority,
+                              priority_components=ranked.components)
+            item.full_clean(validate_unique=False)
+            item.save()
+            ReviewEvent.objects.create(item=item, image_id=item.image_id, action=ReviewAction.CREATED)
+    except IntegrityError:  # a concurrent call created it first
+        return ReviewItem.objects.get(prediction=prediction)
+    logger.info("review item %s created for prediction %s (priority %.3f)", item.pk, prediction.pk, item.priority)
+    return item
+
+
+def review_items_backfill() -> int:
+    """Create the missing review items of every succeeded prediction; returns how many were created."""
+    missing = Prediction.objects.filter(status=JobStatus.SUCCEEDED, review_item__isnull=True).select_related("image")
+    count = 0
+    for prediction in missing.iterator():
+        review_item_create_for_prediction(prediction=prediction)
+        count += 1
+    return count
+
+
+# --------------------------------------------------------------------------------------------------
+# Live alignment
+
+
+def labelme_document_validate(document: Any) -> dict[str, Any]:
+    """The document as LabelMe 5.x JSON, validated by the shared parser.
+
+    Raises
+    ------
+    InvalidInput
+        Not a valid LabelMe document (``extra.code`` ``invalid_labelme``).
+    """
+    try:
+        return to_labelme5(parse_document(document), image_data=None)
+    except LabelMeError as exc:
+        raise InvalidInput(f"Invalid LabelMe document: {exc}", {"code": "invalid_labelme"}) from exc
+
+
+def labelme_alignment_compute(
+    *,
+    document: Any,
+    width: int | None = None,
+    height: int | None = None,
+    pixel_spacing_mm: float | None = None,
+    mc_samples: int | None = None,
+) -> dict[str, Any]:
+    """Alignment result JSON (architecture.md §6) of a LabelMe document, as ``manage.py align`` gives it.
+
+    ``width``/``height`` default to the document's ``imageWidth``/``imageHeight``; ``mc_samples``
+    is the number of pixels per Monte-Carlo draw (default: the spec's 5000; the live editor asks for
+    fewer, which keeps the values but widens the reported spread).
+
+    Raises
+    ------
+    InvalidInput
+        The document is not valid LabelMe, its size is unknown or too large, or it has no leg with
+        hip, knee and ankle points (``extra.code`` says which).
+    """
+    stored = labelme_document_validate(document)
+    width = width or stored.get("imageWidth")
+    height = height or stored.get("imageHeight")
+    if not width or not height:
+        raise InvalidInput("The image size is unknown: give width and height, or imageWidth and imageHeight.",
+                           {"code": "size_unknown"})
+    if width * height > settings.ENLLASD_MAX_IMAGE_PIXELS:
+        raise InvalidInput(f"A {width}x{height} image is larger than the limit of "
+                           f"{settings.ENLLASD_MAX_IMAGE_PIXELS} pixels.", {"code": "too_many_pixels"})
+    options = {} if mc_samples is None else {"n_samples": mc_samples}
+    try:
+        result = align_labelme_document(stored, image_size=(width, height), pixel_spacing_mm=pixel_spacing_mm,
+                                        **options)
+    except ValueError as exc:  # the numeric core's GeometryError is a ValueError too
+        raise InvalidInput(f"No alignment for this document: {exc}", {"code": "alignment_failed"}) from exc
+    return result.to_json()
+
+
+def alignment_deltas(predicted: Mapping[str, Any], corrected: Mapping[str, Any]) -> dict[str, Any]:
+    """Per leg (matched by ``image_side``) and metric: ``{"predicted", "corrected", "delta"}``.
+
+    ``delta = corrected - predicted``; it is None when either value is missing. Legs present in
+    only one of the two alignments are left out.
+    """
+    predicted_legs = {leg["image_side"]: leg for leg in predicted.get("legs", [])}
+    deltas: dict[str, Any] = {}
+    for leg in corrected.get("legs", []):
+        before = predicted_legs.get(leg["image_side"])
+        if before is None:
+            continue
+        per_metric = {}
+        for name in METRIC_NAMES:
+            old = (before["metrics"].get(name) or {}).get("value")
+            new = (leg["metrics"].get(name) or {}).get("value")
+            delta = None if old is None or new is None else round(new - old, 6)
+            per_metric[name] = {"predicted": old, "corrected": new, "delta": delta}
+        deltas[leg["image_side"]] = per_metric
+    return deltas
+
+
+def _correction_deltas(item: ReviewItem, document: Any) -> dict[str, Any]:
+    """Angle deltas of a correction, or ``{"error": why}`` when the corrected document has no alignment."""
+    image = item.image
+    try:
+        corrected = labelme_alignment_compute(document=document, width=image.width, height=image.height,
+                                              pixel_spacing_mm=image.pixel_spacing_mm)
+    except InvalidInput as exc:
+        if exc.extra.get("code") == "invalid_labelme":
+            raise
+        return {"error": exc.message}
+    return alignment_deltas(item.prediction.alignment or {}, corrected)
+
+
+# --------------------------------------------------------------------------------------------------
+# Decisions
+
+
+def _require_reviewer(user: AbstractBaseUser) -> None:
+    if not has_role(user, Role.REVIEWER):
+        raise ReviewForbidden("Reviewer role required to decide on review items.", {"code": "reviewer_required"})
+
+
+def review_item_state(item: ReviewItem) -> dict[str, Any]:
+    """The fields a client needs to see who decided what (used in 409 bodies)."""
+    return {
+        "id": item.pk,
+        "status": item.status,
+        "decided_by": item.decided_by.get_username() if item.decided_by else None,
+        "decided_at": item.decided_at.isoformat() if item.decided_at else None,
+        "revision": item.revision_id,
+    }
+
+
+def _lock_for(item: ReviewItem, action: str, user: AbstractBaseUser) -> ReviewItem:
+    """The item locked for ``action``; must run inside a transaction."""
+    _require_reviewer(user)
+    locked = (
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("prediction__ensemble_version", "image")
+        .get(pk=item.pk)
+    )
+    if locked.status not in _TRANSITIONS[action].sources:
+        code = "not_decided" if action == ReviewAction.REOPENED else "already_decided"
+        raise Conflict(
+            f"This review item is {locked.status}; it cannot be {action} now.",
+            {"code": code, "item": review_item_state(locked)},
+        )
+    return locked
+
+
+def _record(locked: ReviewItem, *, action: str, user: AbstractBaseUser, revision: AnnotationRevision | None = None,
+            reason: str = "", angle_deltas: dict[str, Any] | None = None) -> ReviewItem:
+    """Move the locked item along ``action`` and append its event."""
+    locked.status = _TRANSITIONS[action].target
+    decided = action != ReviewAction.REOPENED
+    locked.decided_by = user if decided else None
+    locked.decided_at = timezone.now() if decided else None
+    locked.revision = revision
+    locked.full_clean(validate_unique=False)
+    locked.save()
+    ReviewEvent.objects.create(item=locked, image_id=locked.image_id, actor=user, action=action, reason=reason,
+                               revision=revision, angle_deltas=angle_deltas or {})
+    return locked
+
+
+def review_accept(*, item: ReviewItem, user: AbstractBaseUser, base_revision_id: int | None) -> ReviewItem:
+    """Accept the prediction as it is: its document becomes the image's new head revision (source "model").
+
+    The revision message names the prediction and its ensemble (revisions have no ensemble field).
+
+    Raises
+    ------
+    ReviewForbidden
+        ``user`` is not a reviewer or admin.
+    Conflict
+        The item is already decided, or ``base_revision_id`` is not the image's head (nothing is written).
+    """
+    with transaction.atomic():
+        locked = _lock_for(item, ReviewAction.ACCEPTED, user)
+        prediction = locked.prediction
+        ensemble = prediction.ensemble_version
+        revision = annotation_revision_submit(
+            image=locked.image, document=prediction.document, base_revision_id=base_revision_id,
+            source=RevisionSource.MODEL, author=user,
+            message=f"Accepted prediction {prediction.pk} of ensemble {ensemble.name} (#{ensemble.pk})",
+        )
+        return _record(locked, action=ReviewAction.ACCEPTED, user=user, revision=revision)
+
+
+def review_correct(*, item: ReviewItem, user: AbstractBaseUser, document: Any,
+                   base_revision_id: int | None) -> ReviewItem:
+    """Store the reviewer's corrected document (source "corrected") and the angle deltas it causes.
+
+    The deltas compare the corrected document's alignment with the prediction's, per leg and metric
+    (:func:`alignment_deltas`); they are stored on the event.
+
+    Raises
+    ------
+    ReviewForbidden
+        ``user`` is not a reviewer or admin.
+    InvalidInput
+        The document is not valid LabelMe or does not fit the image.
+    Conflict
+        The item is already decided, or ``base_revision_id`` is not the image's head (nothing is written).
+    """
+    _require_reviewer(user)
+    deltas = _correction_deltas(item, document)  # before locking: the alignment takes a moment
+    with transaction.atomic():
+        locked = _lock_for(item, ReviewAction.CORRECTED, user)
+        prediction = locked.prediction
+        revision = annotation_revision_submit(
+            image=locked.image, document=document, base_revision_id=base_revision_id,
+            source=RevisionSource.CORRECTED, author=user,
+            message=f"Corrected prediction {prediction.pk} of ensemble {prediction.ensemble_version.name}",
+        )
+        return _record(locked, action=ReviewAction.CORRECTED, user=user, revision=revision, angle_deltas=deltas)
+
+
+def review_reject(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
+    """Reject the prediction; the image's annotation is left as it is.
+
+    Raises
+    ------
+    InvalidInput
+        ``reason`` is empty.
+    ReviewForbidden, Conflict
+        As for :func:`review_accept`.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give a reason for rejecting the prediction.", {"code": "reason_required"})
+    with transaction.atomic():
+        locked = _lock_for(item, ReviewAction.REJECTED, user)
+        return _record(locked, action=ReviewAction.REJECTED, user=user, reason=reason)
+
+
+def review_reopen(*, item: ReviewItem, user: AbstractBaseUser, reason: str = "") -> ReviewItem:
+    """Put a decided item back in the queue; revisions it produced stay in the image's history.
+
+    Raises
+    ------
+    ReviewForbidden
+        ``user`` is not a reviewer or admin.
+    Conflict
+        The item is pending already.
+    """
+    with transaction.atomic():
+        locked = _lock_for(item, ReviewAction.REOPENED, user)
+        return _record(locked, action=ReviewAction.REOPENED, user=user, reason=reason.strip())
+
+
+def review_assign(*, item: ReviewItem, user: AbstractBaseUser, assignee: AbstractBaseUser | None) -> ReviewItem:
+    """Assign the item to ``assignee`` (None: unassign), in any state, and record it.
+
+    Raises
+    ------
+    ReviewForbidden
+        ``user`` is not a reviewer or admin.
+    InvalidInput
+        ``assignee`` is not a reviewer or admin.
+    """
+    _require_reviewer(user)
+    if assignee is not None and not has_role(assignee, Role.REVIEWER):
+        raise InvalidInput("Review items can only be assigned to reviewers.", {"code": "assignee_not_reviewer"})
+    with transaction.atomic():
+        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        locked.assignee = assignee
+        locked.save(update_fields=["assignee", "updated_at"])
+        reason = f"Assigned to {assignee.get_username()}" if assignee is not None else "Unassigned"
+        ReviewEvent.objects.create(item=locked, image_id=locked.image_id, actor=user, action=ReviewAction.ASSIGNED,
+                                   reason=reason)
+    return locked
+
+
+# --------------------------------------------------------------------------------------------------
+# Read side
+
+
+def review_item_list(
+    *,
+    status: str | None = ReviewStatus.PENDING,
+    cohort: str | None = None,
+    patient_code: str | None = None,
+    case_id: int | None = None,
+    view: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    ensemble_id: int | None = None,
+) -> QuerySet[ReviewItem]:
+    """The queue, highest priority first then oldest; ``status=None`` lists every status.
+
+    Prediction documents and member outputs are not loaded (rows only need the alignment).
+    """
+    queryset = ReviewItem.objects.select_related(
+        "image__case__patient", "prediction__ensemble_version", "assignee", "decided_by"
+    ).defer("prediction__document", "prediction__member_outputs")
+    filters = {
+        "status": status,
+        "image__case__patient__cohort": cohort,
+        "image__case__patient__code__icontains": patient_code,
+        "image__case_id": case_id,
+        "image__case__view": view,
+        "image__case__acquisition_date__gte": date_from,
+        "image__case__acquisition_date__lte": date_to,
+        "prediction__ensemble_version_id": ensemble_id,
+    }
+    queryset = queryset.filter(**{key: value for key, value in filters.items() if value not in (None, "")})
+    return queryset.order_by("-priority", "created_at", "id")
+
+
+def review_item_detail_queryset() -> QuerySet[ReviewItem]:
+    """Items with everything their detail view shows (the whole prediction)."""
+    return ReviewItem.objects.select_related(
+        "image__case__patient", "prediction__ensemble_version", "assignee", "decided_by"
+    )
+
+
+def review_event_list(*, image: Image) -> QuerySet[ReviewEvent]:
+    """Review history of an image, newest first."""
+    return image.review_events.select_related("actor").order_by("-created_at", "-id")
