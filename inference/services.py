@@ -110,7 +110,8 @@ def prediction_run(*, prediction: Prediction) -> Prediction:
         locked.status = JobStatus.SUCCEEDED
         locked.finished_at = timezone.now()
         locked.save()
-        review_item_create_for_prediction(prediction=locked, pipeline_flags=result.flags)
+        if locked.ensemble_version.status == VersionStatus.ACTIVE:  # a candidate's (comparison) output is not reviewed
+            review_item_create_for_prediction(prediction=locked, pipeline_flags=result.flags)
     return locked
 
 

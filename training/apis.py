@@ -1,4 +1,4 @@
-"""Training-run endpoints (admins): start, list, read progress, cancel."""
+"""Training-run endpoints (admins): start (from folders/phantoms or a dataset snapshot), list, read progress, cancel."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from enllasd_web.roles import IsAdmin
 from training import services
-from training.models import TrainingRun
+from training.models import DatasetSnapshot, TrainingRun
 
 
 class TrainingRunOutputSerializer(serializers.Serializer):
@@ -18,8 +18,11 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     config_name = serializers.CharField()
     config = serializers.JSONField()
     seed = serializers.IntegerField()
+    dataset_snapshot = serializers.IntegerField(source="dataset_snapshot_id", allow_null=True)
+    code_version = serializers.CharField()
     status = serializers.CharField()
     progress = serializers.JSONField()
+    loss_history = serializers.JSONField()
     metrics = serializers.JSONField()
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -34,6 +37,8 @@ class TrainingRunStartApi(APIView):
         config = serializers.ChoiceField(choices=services.CONFIG_NAMES, default="tiny")
         data_dirs = serializers.ListField(child=serializers.CharField(), required=False, default=list)
         phantoms = serializers.IntegerField(min_value=0, max_value=10000, default=0)
+        dataset_snapshot = serializers.PrimaryKeyRelatedField(queryset=DatasetSnapshot.objects.all(),
+                                                              allow_null=True, default=None)
         seed = serializers.IntegerField(default=0)
         activate = serializers.BooleanField(default=False)
 
@@ -44,7 +49,8 @@ class TrainingRunStartApi(APIView):
         values = data.validated_data
         run = services.training_run_create(
             config_name=values["config"], data_dirs=values["data_dirs"], phantoms=values["phantoms"],
-            seed=values["seed"], activate=values["activate"], started_by=request.user,
+            dataset_snapshot=values["dataset_snapshot"], seed=values["seed"], activate=values["activate"],
+            started_by=request.user,
         )
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 

@@ -30,7 +30,7 @@ from inference.core.keypoint_ensemble import ensemble_keypoints, fit_member_weig
 from inference.core.legs import LegJoints
 from inference.core.metrics import hka_abs_error, normalised_distances, pck
 from training.core.datasets import TrainingSample
-from training.core.kfold import grouped_kfold
+from training.core.kfold import FoldAssignment, grouped_kfold
 from training.core.report import table_ii
 from training.core.stacking import evaluate_held_out, fit_nested_stackers_from_counts, image_pattern_counts
 
@@ -68,19 +68,26 @@ def train_ensemble(
     out_dir: Path,
     device: str = "cpu",
     progress: Progress | None = None,
+    folds: FoldAssignment | None = None,
 ) -> dict[str, Any]:
     """Train every member on every fold, fit the nested stackers and evaluate; return ensemble.json.
 
-    ``progress`` receives dicts with ``stage``, ``fold``, ``member``, ``epoch``, ``epochs``, ``eta_s``;
-    raising :class:`TrainingCancelled` inside it stops the run.
+    ``progress`` receives dicts with ``stage``, ``fold``, ``member``, ``epoch``, ``epochs``, ``eta_s``
+    (and ``loss`` when the member reports it); raising :class:`TrainingCancelled` inside it stops the
+    run. ``folds`` (one fold per sample, e.g. a dataset snapshot's) replaces the patient-grouped
+    assignment made from ``config.n_folds`` and ``config.seed``.
     """
-    if len(samples) < config.n_folds:
-        raise ValueError(f"{len(samples)} samples cannot make {config.n_folds} folds")
+    if folds is None:
+        if len(samples) < config.n_folds:
+            raise ValueError(f"{len(samples)} samples cannot make {config.n_folds} folds")
+        folds = grouped_kfold([s.group or s.name for s in samples], n_folds=config.n_folds, seed=config.seed)
+    elif len(folds.fold_of_image) != len(samples):
+        raise ValueError(f"the fold assignment covers {len(folds.fold_of_image)} images, not {len(samples)}")
+    n_folds = folds.n_folds
     report = progress or (lambda _event: None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    assignment = grouped_kfold([s.group or s.name for s in samples], n_folds=config.n_folds, seed=config.seed)
     members = [*config.segmentation, *config.keypoint]
-    n_steps = config.n_folds * len(members)
+    n_steps = n_folds * len(members)
     started = time.monotonic()
     step = 0
 
@@ -88,9 +95,9 @@ def train_ensemble(
     oof_counts: list[NDArray[np.int64]] = []
     oof_keypoints: list[list[NDArray[np.float64]]] = []  # per fold: (n_images, K_kp) objects
     fold_test_indices: list[list[int]] = []
-    for fold in range(config.n_folds):
-        train_idx = assignment.train_indices(fold).tolist()
-        test_idx = assignment.test_indices(fold).tolist()
+    for fold in range(n_folds):
+        train_idx = folds.train_indices(fold).tolist()
+        test_idx = folds.test_indices(fold).tolist()
         fold_test_indices.append(test_idx)
         train_samples = [samples[i] for i in train_idx]
         test_samples = [samples[i] for i in test_idx]
@@ -143,7 +150,7 @@ def train_ensemble(
         "name": config.name,
         "view": config.view,
         "seed": config.seed,
-        "n_folds": config.n_folds,
+        "n_folds": n_folds,
         "n_parts": config.n_parts,
         "segmentation_names": segmentation_names,
         "keypoint_names": [spec.architecture for spec in config.keypoint],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import traceback
@@ -16,10 +17,14 @@ from django.utils import timezone
 from enllasd_web.exceptions import Conflict, InvalidInput
 from inference.models import EnsembleVersion, ModelKind, ModelVersion, VersionStatus
 from training.configs import CONFIG_NAMES
-from training.models import RunStatus, TrainingRun
+from training.core.datasets import TrainingSample
+from training.core.kfold import FoldAssignment
+from training.lineage import current_code_version
+from training.models import DatasetSnapshot, RunStatus, TrainingRun
 
 logger = logging.getLogger(__name__)
 
+LOSS_HISTORY_LIMIT = 20000
 
 
 def training_run_create(
@@ -27,6 +32,7 @@ def training_run_create(
     config_name: str,
     data_dirs: list[str] | None = None,
     phantoms: int = 0,
+    dataset_snapshot: DatasetSnapshot | None = None,
     seed: int = 0,
     activate: bool = False,
     group_pattern: str = r"^([^_]+)",
@@ -35,17 +41,27 @@ def training_run_create(
 ) -> TrainingRun:
     """Record a training run and (by default) queue it on the ``training`` queue.
 
-    ``data_dirs`` are LabelMe folders readable by the worker; ``group_pattern`` (a regex on the file stem,
-    group 1) names each image's patient so that folds never split a patient. ``phantoms`` adds that many
-    synthetic single-leg phantoms.
+    The data is either ``dataset_snapshot`` (its frozen revisions and fold assignment), or LabelMe
+    folders and phantoms: ``data_dirs`` are folders readable by the worker; ``group_pattern`` (a regex
+    on the file stem, group 1) names each image's patient so that folds never split a patient;
+    ``phantoms`` adds that many synthetic single-leg phantoms.
+
+    Raises
+    ------
+    InvalidInput
+        Unknown config, or a snapshot given together with folders or phantoms.
     """
     if config_name not in CONFIG_NAMES:
         raise InvalidInput(f"Unknown training config {config_name!r}; choose one of {', '.join(CONFIG_NAMES)}.")
+    if dataset_snapshot is not None and (data_dirs or phantoms):
+        raise InvalidInput("Train either from a dataset snapshot or from folders/phantoms, not both.",
+                           {"code": "ambiguous_training_data"})
     run = TrainingRun(
         config_name=config_name,
         config={"data_dirs": data_dirs or [], "phantoms": phantoms, "activate": activate,
                 "group_pattern": group_pattern},
         seed=seed,
+        dataset_snapshot=dataset_snapshot,
         started_by=started_by,
     )
     run.full_clean()
@@ -74,9 +90,14 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     return run
 
 
-def _samples_for(run: TrainingRun) -> list:
+def _samples_for(run: TrainingRun) -> tuple[list[TrainingSample], FoldAssignment | None]:
+    """The run's samples, with the snapshot's fold assignment when it trains from a snapshot."""
     from training.core.datasets import load_labelme_folder
 
+    if run.dataset_snapshot is not None:
+        from training.snapshots import snapshot_training_data
+
+        return snapshot_training_data(snapshot=run.dataset_snapshot)
     samples = []
     for folder in run.config.get("data_dirs", []):
         samples.extend(load_labelme_folder(Path(folder), group_pattern=run.config.get("group_pattern", r"^([^_]+)")))
@@ -88,7 +109,7 @@ def _samples_for(run: TrainingRun) -> list:
             samples.extend(load_labelme_folder(Path(tmp), group_pattern=r"^(.*)$"))
     if not samples:
         raise InvalidInput("No training data: give LabelMe folders or phantoms.")
-    return samples
+    return samples, None
 
 
 def training_run_execute(*, run: TrainingRun) -> TrainingRun:
@@ -98,9 +119,11 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
 
     if run.status == RunStatus.CANCELLED:
         return run
-    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress={"stage": "loading data"})
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress={"stage": "loading data"},
+                                                 code_version=current_code_version(), loss_history=[])
     out_dir = Path(settings.MODEL_STORE) / "ensembles" / str(run.pk)
     log_lines: list[str] = []
+    loss_history: list[dict[str, Any]] = []
 
     def progress(event: dict[str, Any]) -> None:
         current = TrainingRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
@@ -109,14 +132,21 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
         clean = {k: v for k, v in event.items() if isinstance(v, (int, float, str, type(None)))}
         if event.get("stage") != "train" or "loss" in event:
             log_lines.append(" ".join(f"{k}={v}" for k, v in clean.items()))
-        TrainingRun.objects.filter(pk=run.pk).update(progress=clean, log="\n".join(log_lines[-500:]))
+        if isinstance(event.get("loss"), (int, float)) and len(loss_history) < LOSS_HISTORY_LIMIT:
+            loss_history.append({"fold": event.get("fold"), "member": event.get("member"),
+                                 "epoch": event.get("epoch"), "loss": round(float(event["loss"]), 6)})
+        TrainingRun.objects.filter(pk=run.pk).update(progress=clean, log="\n".join(log_lines[-500:]),
+                                                     loss_history=loss_history)
 
     try:
-        samples = _samples_for(run)
+        samples, folds = _samples_for(run)
         config = ensemble_config(run.config_name, seed=run.seed)
+        if run.dataset_snapshot is not None:
+            config = dataclasses.replace(config, view=run.dataset_snapshot.view)
         from inference.ensemble_store import default_device
 
-        manifest = train_ensemble(samples, config, out_dir=out_dir, device=default_device(), progress=progress)
+        manifest = train_ensemble(samples, config, out_dir=out_dir, device=default_device(), progress=progress,
+                                  folds=folds)
         ensemble = _register(run, manifest, out_dir)
     except TrainingCancelled:
         TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
@@ -129,16 +159,26 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
         raise
     TrainingRun.objects.filter(pk=run.pk).update(
         status=RunStatus.SUCCEEDED, finished_at=timezone.now(), metrics=manifest["evaluation"],
-        progress={"stage": "done", "ensemble_version": ensemble.pk},
+        progress={"stage": "done", "ensemble_version": ensemble.pk}, fold_assignment=_fold_assignment(run, manifest),
     )
-    if run.config.get("activate") or not EnsembleVersion.objects.filter(status=VersionStatus.ACTIVE,
-                                                                       view=ensemble.view).exists():
-        from inference.services import ensemble_version_promote, predictions_request_missing
+    first_of_view = not EnsembleVersion.objects.filter(status=VersionStatus.ACTIVE, view=ensemble.view).exists()
+    if run.config.get("activate") or first_of_view:
+        from inference.services import predictions_request_missing
+        from training.promotions import ensemble_promote
 
-        ensemble_version_promote(ensemble=ensemble)
+        ensemble_promote(ensemble=ensemble, promoted_by=run.started_by, repredict=False,
+                         reason="first ensemble of the view" if first_of_view else f"training run {run.pk} --activate")
         predictions_request_missing(ensemble=ensemble)
     run.refresh_from_db()
     return run
+
+
+def _fold_assignment(run: TrainingRun, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``{"n_folds", "seed", "dataset_snapshot", "fold_of_sample": {sample name: fold}}`` of a finished run."""
+    snapshot = run.dataset_snapshot
+    return {"n_folds": manifest["n_folds"], "seed": snapshot.seed if snapshot else run.seed,
+            "dataset_snapshot": snapshot.pk if snapshot else None,
+            "fold_of_sample": {name: fold["fold"] for fold in manifest["folds"] for name in fold["test"]}}
 
 
 def _register(run: TrainingRun, manifest: dict[str, Any], out_dir: Path) -> EnsembleVersion:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis
+from training import apis, ensemble_apis, snapshot_apis
 
 app_name = "training"
 
@@ -9,4 +9,17 @@ urlpatterns = [
     path("training-runs/start/", apis.TrainingRunStartApi.as_view(), name="run-start"),
     path("training-runs/<uuid:run_id>/", apis.TrainingRunDetailApi.as_view(), name="run-detail"),
     path("training-runs/<uuid:run_id>/cancel/", apis.TrainingRunCancelApi.as_view(), name="run-cancel"),
+    path("datasets/", snapshot_apis.DatasetSnapshotCollectionApi.as_view(), name="snapshot-collection"),
+    path("datasets/<int:snapshot_id>/", snapshot_apis.DatasetSnapshotDetailApi.as_view(), name="snapshot-detail"),
+    path("datasets/<int:snapshot_id>/export/", snapshot_apis.DatasetSnapshotExportApi.as_view(),
+         name="snapshot-export"),
+    path("ensembles/rollback/", ensemble_apis.EnsembleRollbackApi.as_view(), name="ensemble-rollback"),
+    path("ensembles/<int:ensemble_id>/compare/", ensemble_apis.EnsembleCompareApi.as_view(), name="ensemble-compare"),
+    path("ensembles/<int:ensemble_id>/promote/", ensemble_apis.EnsemblePromoteApi.as_view(), name="ensemble-promote"),
+    path("comparisons/<int:comparison_id>/", ensemble_apis.EnsembleComparisonDetailApi.as_view(),
+         name="comparison-detail"),
+    path("repredict-jobs/<int:repredict_job_id>/", ensemble_apis.RepredictJobDetailApi.as_view(),
+         name="repredict-job-detail"),
+    path("predictions/<int:prediction_id>/lineage/", ensemble_apis.PredictionLineageApi.as_view(),
+         name="prediction-lineage"),
 ]

@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "JointsSource",
     "TrainingSample",
+    "document_has_bones",
     "joints_from_points",
+    "labelme_sample",
     "load_labelme_folder",
     "resize_sample",
     "resize_to",
@@ -211,6 +213,72 @@ def _group_of(stem: str, pattern: re.Pattern[str]) -> str:
     return m.group(1) if m.groups() else m.group(0)
 
 
+def document_has_bones(doc: LabelMeDocument, *, table: Mapping[str, str] = DEFAULT_LABEL_SYNONYMS) -> bool:
+    """Whether ``doc`` outlines at least one femur and one tibia (polygons, labels canonicalised)."""
+    labels = {shape.canonical_label(table) for shape in doc.shapes if shape.shape_type == "polygon"}
+    return {"femur", "tibia"} <= labels
+
+
+def labelme_sample(
+    doc: LabelMeDocument,
+    image_bytes: bytes,
+    *,
+    name: str,
+    group: str,
+    image_name: str | None = None,
+    joints_from: JointsSource = "auto",
+    n_legs: int | None = None,
+    table: Mapping[str, str] = DEFAULT_LABEL_SYNONYMS,
+    require_bones: bool = True,
+) -> TrainingSample:
+    """One training sample from a LabelMe document and the bytes of its image.
+
+    Parameters
+    ----------
+    doc : LabelMeDocument
+        The annotation (``imageHeight``/``imageWidth``, when given, must match the image).
+    image_bytes : bytes
+        The image file (any format :func:`annotations.core.imaging.decode_image` reads).
+    name, group : str
+        Sample name and patient code (see :class:`TrainingSample`).
+    image_name : str, optional
+        File name, a hint for the decoder.
+    joints_from, n_legs, table, require_bones
+        As in :func:`load_labelme_folder`.
+
+    Returns
+    -------
+    TrainingSample
+
+    Raises
+    ------
+    ValueError
+        Size mismatch, a missing bone (``require_bones``), or joint points that cannot be grouped.
+    """
+    if joints_from not in ("points", "masks", "auto", "none"):
+        raise ValueError(f"joints_from must be 'points', 'masks', 'auto' or 'none', got {joints_from!r}")
+    image = np.ascontiguousarray(decode_image(image_bytes, filename=image_name).display)
+    h, w = image.shape
+    if (doc.image_height, doc.image_width) not in ((h, w), (None, None)):
+        raise ValueError(
+            f"image is {h}x{w} but the JSON says {doc.image_height}x{doc.image_width} (rows x columns)"
+        )
+    label_map = rasterize_bones(doc, h, w, table=table)
+    if require_bones and not (np.any(label_map == 1) and np.any(label_map == 2)):
+        raise ValueError("needs a femur and a tibia outline")
+    joints: NDArray[np.float64] | None = None
+    if joints_from in ("points", "auto"):
+        joints = joints_from_points(doc, table=table)
+        if joints is None and joints_from == "points":
+            raise ValueError("no hip/knee/ankle points")
+    if joints is None:
+        if joints_from == "none":
+            joints = np.full((n_legs if n_legs is not None else 1, 3, 2), np.nan)
+        else:
+            joints = _derive_joints(label_map, n_legs)
+    return TrainingSample(name=name, image=image, label_map=label_map, joints_xy=joints, group=group)
+
+
 def load_labelme_folder(
     path: Path | str,
     *,
@@ -273,36 +341,15 @@ def load_labelme_folder(
             continue
         if item.doc is None:
             raise ValueError(f"{item.json_name}: invalid LabelMe JSON ({item.error})")
-        doc = item.doc
-        image = np.ascontiguousarray(decode_image(item.image_bytes, filename=item.image_name).display)
-        h, w = image.shape
-        if (doc.image_height, doc.image_width) not in ((h, w), (None, None)):
-            raise ValueError(
-                f"{item.json_name}: image is {h}x{w} but the JSON says "
-                f"{doc.image_height}x{doc.image_width} (rows x columns)"
-            )
-        label_map = rasterize_bones(doc, h, w, table=table)
-        if require_bones and not (np.any(label_map == 1) and np.any(label_map == 2)):
-            raise ValueError(f"{item.json_name}: needs a femur and a tibia outline")
-        joints: NDArray[np.float64] | None = None
-        if joints_from in ("points", "auto"):
-            try:
-                joints = joints_from_points(doc, table=table)
-            except ValueError as exc:
-                raise ValueError(f"{item.json_name}: {exc}") from exc
-            if joints is None and joints_from == "points":
-                raise ValueError(f"{item.json_name}: no hip/knee/ankle points")
-        if joints is None:
-            if joints_from == "none":
-                joints = np.full((n_legs if n_legs is not None else 1, 3, 2), np.nan)
-            else:
-                joints = _derive_joints(label_map, n_legs)
         stem = Path(item.image_name or item.json_name).stem
-        samples.append(
-            TrainingSample(
-                name=stem, image=image, label_map=label_map, joints_xy=joints, group=_group_of(stem, pattern)
+        try:
+            sample = labelme_sample(
+                item.doc, item.image_bytes, name=stem, group=_group_of(stem, pattern), image_name=item.image_name,
+                joints_from=joints_from, n_legs=n_legs, table=table, require_bones=require_bones,
             )
-        )
+        except ValueError as exc:
+            raise ValueError(f"{item.json_name}: {exc}") from exc
+        samples.append(sample)
     return samples
 
 
