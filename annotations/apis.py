@@ -11,13 +11,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import selectors, services
 from annotations.models import Case, Cohort, Image, Patient, RevisionSource, Sex, View
 from enllasd_web.exceptions import InvalidInput
+from enllasd_web.parsers import SafeJSONParser
 from enllasd_web.roles import IsAdmin, Role, user_role
 
 # Sources a role may write directly; the review flow writes `model`/`corrected`, imports `imported`.
@@ -263,7 +264,7 @@ class RevisionListApi(APIView):
 
 
 class RevisionCreateApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="RevisionCreateInput")
     class InputSerializer(serializers.Serializer):

@@ -14,13 +14,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import review_services
 from annotations.apis import _paginated
 from annotations.models import Cohort, Image, ReviewEvent, ReviewItem, ReviewStatus, View
+from enllasd_web.parsers import SafeJSONParser
 from enllasd_web.roles import IsReviewer
 
 KEY_METRICS = ("hka_deviation_deg", "mLDFA", "MPTA")
@@ -210,7 +210,7 @@ class ReviewItemDetailApi(APIView):
 
 class ReviewItemAcceptApi(APIView):
     permission_classes = [IsReviewer]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="ReviewItemAcceptInput")
     class InputSerializer(serializers.Serializer):
@@ -231,7 +231,7 @@ class ReviewItemAcceptApi(APIView):
 
 class ReviewItemCorrectApi(APIView):
     permission_classes = [IsReviewer]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="ReviewItemCorrectInput")
     class InputSerializer(serializers.Serializer):
@@ -254,7 +254,7 @@ class ReviewItemCorrectApi(APIView):
 
 class ReviewItemRejectApi(APIView):
     permission_classes = [IsReviewer]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="ReviewItemRejectInput")
     class InputSerializer(serializers.Serializer):
@@ -271,7 +271,7 @@ class ReviewItemRejectApi(APIView):
 
 class ReviewItemReopenApi(APIView):
     permission_classes = [IsReviewer]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="ReviewItemReopenInput")
     class InputSerializer(serializers.Serializer):
@@ -288,7 +288,7 @@ class ReviewItemReopenApi(APIView):
 
 class ReviewItemAssignApi(APIView):
     permission_classes = [IsReviewer]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="ReviewItemAssignInput")
     class InputSerializer(serializers.Serializer):
@@ -313,7 +313,7 @@ class ImageReviewEventListApi(APIView):
 
 
 class AlignApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="AlignInput")
     class InputSerializer(serializers.Serializer):

@@ -148,6 +148,8 @@ def review_item_create_for_prediction(*, prediction: Prediction, pipeline_flags:
     InvalidInput
         The prediction has not succeeded.
     """
+    from clinical.services import plausibility_flags_for_prediction
+
     if prediction.status != JobStatus.SUCCEEDED:
         raise InvalidInput(
             f"Prediction {prediction.pk} has status {prediction.status}; only succeeded ones are reviewed.",
@@ -157,6 +159,7 @@ def review_item_create_for_prediction(*, prediction: Prediction, pipeline_flags:
     if existing is not None:
         return existing
     flags = _prediction_flags(prediction, pipeline_flags)
+    flags += plausibility_flags_for_prediction(prediction)  # clinical plausibility raises priority
     ranked = review_priority(uncertainty=prediction.uncertainty or {}, flags=flags,
                              image_height=prediction.image.height)
     try:

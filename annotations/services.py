@@ -128,6 +128,7 @@ def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: Abstrac
             image.save()
             transaction.on_commit(lambda: image_derivatives_enqueue(image_id=image.pk))
             transaction.on_commit(lambda: _prediction_enqueue(image))
+            transaction.on_commit(lambda: _sam_embedding_enqueue(image))
     except IntegrityError as exc:
         _delete_unreferenced(stored_name)
         raise Conflict("This file is already part of the case.", {"sha256": sha256}) from exc
@@ -150,6 +151,13 @@ def _prediction_enqueue(image: Image) -> None:
 
     if ensemble_active(view=image.case.view) is not None:
         prediction_request(image=image)
+
+
+def _sam_embedding_enqueue(image: Image) -> None:
+    """Queue the default SAM model's image embedding (never fails the upload; see inference.sam_services)."""
+    from inference.sam_services import sam_embedding_enqueue
+
+    sam_embedding_enqueue(image=image)
 
 
 def image_derivatives_enqueue(*, image_id: int) -> None:
@@ -349,6 +357,7 @@ def _import_bundle_item(item: BundleItem, *, report: ImportReport, user: Abstrac
         image_name = Path(item.doc.image_path or image_name).name if item.doc else image_name
     stem = image_name.rsplit(".", 1)[0]
     code = _patient_code_for(stem, pattern=pattern, prefix=prefix)
+    stored_name = None
     try:
         with transaction.atomic():
             patient, _ = Patient.objects.get_or_create(code=code, defaults={"cohort": cohort})
@@ -360,17 +369,22 @@ def _import_bundle_item(item: BundleItem, *, report: ImportReport, user: Abstrac
             except Conflict:
                 report.images_skipped += 1
                 return
-            report.images_created += 1
+            stored_name = image.original.name
             if item.doc is not None:
                 document = to_labelme5(item.doc, image_data=None)
                 annotation_revision_submit(
                     image=image, document=document, base_revision_id=None,
                     source=RevisionSource.IMPORTED, author=user, message=f"Imported from {item.json_name}",
                 )
-                report.revisions_created += 1
-                report.shapes_imported += len(item.doc.shapes)
     except ApplicationError as exc:
+        # The image row was rolled back with its revision: its stored file must go too.
+        _delete_unreferenced(stored_name)
         report.errors.append(f"{item.name}: {exc.message}")
+        return
+    report.images_created += 1
+    if item.doc is not None:
+        report.revisions_created += 1
+        report.shapes_imported += len(item.doc.shapes)
 
 
 def _export_image_bytes(image: Image) -> tuple[str, bytes]:

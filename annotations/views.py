@@ -1,18 +1,49 @@
-"""Server-rendered pages: case list, case detail and an image page with its head revision drawn."""
+"""Server-rendered pages. Each is a shell that loads one module of the browser UI (frontend/):
+
+* ``/``                  case and image list with filters (rendered here; the module only enhances it)
+* ``/cases/<id>/``       the images of one case
+* ``/images/<id>/``      the image editor (frontend/src/pages/editor.ts)
+* ``/review/``           the approval queue (frontend/src/pages/review.ts)
+* ``/review/<item id>/`` the editor in review mode
+
+The modules get what they need from a ``json_script`` block (ids, the user's role) and then talk to
+the REST API; no page embeds patient data beyond what its table shows.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
+from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.dateparse import parse_date
 
 from annotations import selectors
-from annotations.core.labelme import canonical_label
-from annotations.models import Cohort, View
-from enllasd_web.roles import Role, has_role
+from annotations.models import Case, Cohort, Image, View
+from enllasd_web.roles import Role, has_role, user_role
 
-_SHAPE_COLOURS = {"femur": "#ff5555", "tibia": "#55dd55", "hip": "#ffd000", "knee": "#00c8ff", "ankle": "#ff66ff"}
+
+class ImageStatus:
+    """What the list's status filter means for one image (the most advanced state wins)."""
+
+    UNLABELLED = "unlabelled"
+    PREDICTED = "predicted"
+    LABELLED = "labelled"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+
+    CHOICES = (
+        (UNLABELLED, "Unlabelled"),
+        (LABELLED, "Labelled"),
+        (PREDICTED, "Predicted"),
+        (IN_REVIEW, "In review"),
+        (APPROVED, "Approved"),
+    )
 
 
 def _require_annotator(request: HttpRequest) -> None:
@@ -20,61 +51,177 @@ def _require_annotator(request: HttpRequest) -> None:
         raise PermissionDenied("Your account has no role in this application yet.")
 
 
+def _user_context(request: HttpRequest) -> dict[str, Any]:
+    role = user_role(request.user)
+    return {
+        "username": request.user.get_username(),
+        "role": role.name.lower(),
+        "can_review": role >= Role.REVIEWER,
+    }
+
+
+def _review_item_model():  # noqa: ANN202 - a model class or None
+    """``annotations.ReviewItem`` when the review queue is installed, else None."""
+    try:
+        return apps.get_model("annotations", "ReviewItem")
+    except LookupError:
+        return None
+
+
+def _image_statuses(images: QuerySet[Image]) -> dict[int, str]:
+    """Status per image id: approved > in review > labelled > predicted > unlabelled."""
+    from inference.models import JobStatus, Prediction
+
+    queryset = images.annotate(
+        has_prediction=Exists(Prediction.objects.filter(image=OuterRef("pk"), status=JobStatus.SUCCEEDED))
+    )
+    review_item = _review_item_model()
+    if review_item is not None:
+        queryset = queryset.annotate(
+            review_pending=Exists(review_item.objects.filter(image=OuterRef("pk"), status="pending")),
+            review_approved=Exists(
+                review_item.objects.filter(image=OuterRef("pk"), status__in=("accepted", "corrected", "approved"))
+            ),
+        )
+    statuses: dict[int, str] = {}
+    for image in queryset:
+        if getattr(image, "review_approved", False):
+            status = ImageStatus.APPROVED
+        elif getattr(image, "review_pending", False):
+            status = ImageStatus.IN_REVIEW
+        elif image.head_revision_id is not None:
+            status = ImageStatus.LABELLED
+        elif image.has_prediction:
+            status = ImageStatus.PREDICTED
+        else:
+            status = ImageStatus.UNLABELLED
+        statuses[image.pk] = status
+    return statuses
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return parse_date(value) if value else None
+    except ValueError:
+        return None
+
+
 @login_required
 def case_list_page(request: HttpRequest) -> HttpResponse:
     _require_annotator(request)
-    filters = {
-        "patient_code": request.GET.get("patient") or None,
-        "cohort": request.GET.get("cohort") or None,
-        "view": request.GET.get("view") or None,
-    }
-    cases = selectors.case_list(**filters).prefetch_related("images")[:500]
+    params = request.GET
+    status = params.get("status") or ""
+    date_from, date_to = _date(params.get("date_from")), _date(params.get("date_to"))
+    cases = selectors.case_list(
+        patient_code=params.get("patient") or None,
+        cohort=params.get("cohort") or None,
+        view=params.get("view") or None,
+    )
+    if date_from:
+        cases = cases.filter(acquisition_date__gte=date_from)
+    if date_to:
+        cases = cases.filter(acquisition_date__lte=date_to)
+    cases = list(cases[:500])
+    images = Image.objects.filter(case__in=cases).select_related("head_revision").order_by("case_id", "id")
+    statuses = _image_statuses(images)
+    labels = dict(ImageStatus.CHOICES)
+    by_case: dict[int, list[dict[str, Any]]] = {case.pk: [] for case in cases}
+    for image in images:
+        image_status = statuses.get(image.pk, ImageStatus.UNLABELLED)
+        if status and image_status != status:
+            continue
+        by_case[image.case_id].append({"image": image, "status": image_status, "status_label": labels[image_status]})
+    rows = [
+        {"case": case, "images": by_case[case.pk]}
+        for case in cases
+        if not status or by_case[case.pk]
+    ]
     return render(
         request,
         "annotations/case_list.html",
-        {"cases": cases, "filters": request.GET, "cohorts": Cohort.choices, "views": View.choices},
+        {
+            "rows": rows,
+            "filters": params,
+            "cohorts": Cohort.choices,
+            "views": View.choices,
+            "statuses": ImageStatus.CHOICES,
+            "page_context": {"user": _user_context(request)},
+        },
     )
 
 
 @login_required
 def case_detail_page(request: HttpRequest, case_id: int) -> HttpResponse:
     _require_annotator(request)
-    case = get_object_or_404(selectors.case_list(), pk=case_id)
-    return render(request, "annotations/case_detail.html", {"case": case, "images": selectors.image_list(case_id=case.pk)})
-
-
-def _overlay_shapes(document: dict | None) -> list[dict]:
-    """Shapes of a LabelMe document prepared for SVG drawing (points as 'x,y x,y' strings)."""
-    shapes = []
-    for shape in (document or {}).get("shapes", []):
-        points = shape.get("points") or []
-        canonical = canonical_label(shape.get("label", "")) or "other"
-        shapes.append(
-            {
-                "label": shape.get("label", ""),
-                "canonical": canonical,
-                "type": shape.get("shape_type") or "polygon",
-                "points": " ".join(f"{x:.2f},{y:.2f}" for x, y in points),
-                "first": points[0] if points else (0, 0),
-                "group_id": shape.get("group_id"),
-                "colour": _SHAPE_COLOURS.get(canonical, "#ffffff"),
-            }
-        )
-    return shapes
+    case: Case = get_object_or_404(selectors.case_list(), pk=case_id)
+    images = selectors.image_list(case_id=case.pk)
+    statuses = _image_statuses(images)
+    labels = dict(ImageStatus.CHOICES)
+    rows = [
+        {"image": image, "status": statuses[image.pk], "status_label": labels[statuses[image.pk]]} for image in images
+    ]
+    return render(request, "annotations/case_detail.html", {"case": case, "rows": rows})
 
 
 @login_required
 def image_detail_page(request: HttpRequest, image_id: int) -> HttpResponse:
+    """The editor: canvas, tools, SAM assist, live angles, save as a new revision."""
     _require_annotator(request)
     image = get_object_or_404(selectors.image_list(), pk=image_id)
-    head = image.head_revision
     return render(
         request,
-        "annotations/image_detail.html",
+        "annotations/editor.html",
         {
             "image": image,
-            "head": head,
-            "shapes": _overlay_shapes(head.document if head else None),
-            "revisions": selectors.revision_list(image=image)[:20],
+            "page_context": {
+                "mode": "edit",
+                "image_id": image.pk,
+                "review_item_id": None,
+                "user": _user_context(request),
+            },
+        },
+    )
+
+
+@login_required
+def review_queue_page(request: HttpRequest) -> HttpResponse:
+    """The approval queue; the list itself comes from ``GET /api/review/items/``."""
+    _require_annotator(request)
+    return render(
+        request,
+        "annotations/review_queue.html",
+        {
+            "page_context": {
+                "user": _user_context(request),
+                "cohorts": [{"value": value, "label": label} for value, label in Cohort.choices],
+                "filters": {
+                    key: request.GET.get(key, "") for key in ("status", "cohort", "patient", "date_from", "date_to")
+                },
+            }
+        },
+    )
+
+
+@login_required
+def review_item_page(request: HttpRequest, item_id: int) -> HttpResponse:
+    """The editor in review mode: the prediction is the working document; reviewers decide."""
+    _require_annotator(request)
+    image = None
+    review_item = _review_item_model()
+    if review_item is not None:
+        item = get_object_or_404(review_item.objects.select_related("image__case__patient"), pk=item_id)
+        image = item.image
+    return render(
+        request,
+        "annotations/editor.html",
+        {
+            "image": image,
+            "review_item_id": item_id,
+            "page_context": {
+                "mode": "review",
+                "image_id": image.pk if image else None,
+                "review_item_id": item_id,
+                "user": _user_context(request),
+            },
         },
     )

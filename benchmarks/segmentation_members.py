@@ -5,7 +5,10 @@ segmentation member of ``--config`` (``training.members.SEGMENTATION_CONFIGS``),
 folds, load the artifact through the registry (sha256 checked), predict fold f's images and print
 one row per (member, fold): pooled held-out IOU of femur and tibia, training seconds, seconds per
 epoch and prediction ms per image. After each fold the majority vote of the members of that fold is
-printed too. ``--save-oof DIR`` writes every held-out prediction as
+printed too; at the end the nested logistic stacking of spec §3.3 (F x 4 parts,
+:mod:`training.core.stacking`) is fitted on the held-out predictions and its held-out pooled IOU
+is printed beside majority and the members (mean over the (fold, part) cells).
+``--save-oof DIR`` writes every held-out prediction as
 ``DIR/<architecture>/<stem>.npz`` (key ``label_map``, (H, W) uint8 0/1/2, plus ``fold``) and
 ``DIR/folds.json`` (stem -> fold, member order, config), so stackers can be fitted on them later.
 
@@ -14,6 +17,7 @@ Usage::
     python benchmarks/segmentation_members.py --config default --save-oof var/oof/default
     python benchmarks/segmentation_members.py --config tiny --folds 0 --archs FPN,Unet
     python benchmarks/segmentation_members.py --config default --set epochs=4 --set input_size=[256,32]
+    python benchmarks/segmentation_members.py --config default --from-oof var/seg_oof/default  # stacking only
 
 The data folder defaults to ``<repo>/../shared/data/oai-longleg-seg`` (``ENLLASD_SHARED_DATA``
 overrides ``<repo>/../shared/data``). Torch threads default to 2; ``OMP_WAIT_POLICY=PASSIVE`` is set
@@ -47,6 +51,11 @@ from inference.core.metrics import ConfusionCounts, class_confusion  # noqa: E40
 from inference.core.segmentation_ensemble import majority_vote  # noqa: E402
 from training.core.datasets import load_labelme_folder  # noqa: E402
 from training.core.kfold import grouped_kfold  # noqa: E402
+from training.core.stacking import (  # noqa: E402
+    evaluate_held_out,
+    fit_nested_stackers_from_counts,
+    image_pattern_counts,
+)
 from training.members import SEGMENTATION_CONFIGS  # noqa: E402
 
 
@@ -82,6 +91,41 @@ def _override(spec: MemberSpec, overrides: dict[str, object]) -> MemberSpec:
     return dataclasses.replace(spec, params=params)
 
 
+def _stacking_summary(counts_per_fold: list[np.ndarray], names: list[str]) -> None:
+    """Fit the nested stackers on out-of-fold pattern counts; print mean held-out pooled IOUs."""
+    nested = fit_nested_stackers_from_counts(counts_per_fold, model_order=names, n_parts=4, seed=42,
+                                             reference_mode=False)
+    ev = evaluate_held_out(nested)
+    print(f"\n# nested stacking over {len(counts_per_fold)} fold(s) x 4 parts: mean (min) held-out pooled IOU "
+          f"over {len(ev.fold_parts)} (fold, part) cells", flush=True)
+    for method in ev.methods:
+        fem, tib = ev.pooled[(method, "femur")], ev.pooled[(method, "tibia")]
+        print(f"{method:<14} femur {np.mean(fem):.4f} ({np.min(fem):.4f})  tibia {np.mean(tib):.4f} "
+              f"({np.min(tib):.4f})", flush=True)
+
+
+def _from_oof(oof: Path, samples: list, names: list[str] | None) -> int:
+    index = json.loads((oof / "folds.json").read_text())
+    names = names or index["members"]
+    by_name = {s.name: s for s in samples}
+    counts_per_fold = []
+    for fold in range(index["n_folds"]):
+        stems = sorted(k for k, f in index["fold_of"].items() if f == fold)
+        if not all((oof / n / f"{stem}.npz").is_file() for n in names for stem in stems):
+            print(f"# fold {fold}: held-out predictions incomplete, skipped", flush=True)
+            continue
+        counts_per_fold.append(np.stack([
+            image_pattern_counts(np.stack([np.load(oof / n / f"{stem}.npz")["label_map"] for n in names]),
+                                 by_name[stem].label_map)
+            for stem in stems
+        ]))
+    if not counts_per_fold:
+        print("# no complete fold", flush=True)
+        return 1
+    _stacking_summary(counts_per_fold, names)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="default", choices=sorted(SEGMENTATION_CONFIGS))
@@ -97,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="member seed = seed + fold")
     parser.add_argument("--json", type=Path, default=None, help="append result rows here (JSON lines)")
+    parser.add_argument("--from-oof", type=Path, default=None,
+                        help="train nothing: fit and evaluate the stackers on predictions saved by --save-oof")
     parser.add_argument("--verbose", action="store_true", help="print every epoch's loss (stderr)")
     args = parser.parse_args(argv)
 
@@ -118,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = load_labelme_folder(data, joints_from="none")
     print(f"# {len(samples)} samples from {data} in {time.perf_counter() - t0:.1f} s; config {args.config}; "
           f"threads {args.threads}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}", flush=True)
+    if args.from_oof:
+        return _from_oof(args.from_oof, samples, args.archs.split(",") if args.archs else None)
     for s in specs:
         print(f"# member {s.architecture}: {json.dumps(s.params, sort_keys=True)}", flush=True)
     assignment = grouped_kfold([s.group or s.name for s in samples], n_folds=args.n_folds, seed=42)
@@ -139,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'arch':<14} {'fold':>4} {'femur':>7} {'tibia':>7} {'train_s':>8} {'s/epoch':>8} {'epochs':>6} {'pred_ms':>8}"
     print(header, flush=True)
     rows = []
+    counts_per_fold = []
     for fold in folds:
         train = [samples[i] for i in assignment.train_indices(fold)]
         test = [samples[i] for i in assignment.test_indices(fold)]
@@ -183,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             votes = [majority_vote(np.stack([m[i] for m in fold_preds])) for i in range(len(test))]
             fem, tib = _scores(votes, truths)
             print(f"{'majority':<14} {fold:>4} {fem:7.4f} {tib:7.4f}", flush=True)
+            counts_per_fold.append(np.stack([
+                image_pattern_counts(np.stack([m[i] for m in fold_preds]), truths[i]) for i in range(len(test))
+            ]))
 
     print("\n# mean over folds", flush=True)
     for spec in specs:
@@ -191,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{spec.architecture:<14} femur {np.mean([x['femur_iou'] for x in r]):.4f} "
                   f"tibia {np.mean([x['tibia_iou'] for x in r]):.4f} train_s {np.mean([x['train_s'] for x in r]):.1f} "
                   f"pred_ms {np.mean([x['pred_ms'] for x in r]):.1f} (folds {[x['fold'] for x in r]})", flush=True)
+    if counts_per_fold:
+        _stacking_summary(counts_per_fold, [s.architecture for s in specs])
     print(f"# total {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 

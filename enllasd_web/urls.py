@@ -14,5 +14,8 @@ urlpatterns = [
     path("api/", include("annotations.urls")),
     path("api/", include("inference.urls")),
     path("api/", include("training.urls")),
+    path("api/", include("clinical.urls")),
+    path("api/", include("audit.urls")),
     path("", include("annotations.ui_urls")),
+    path("", include("clinical.ui_urls")),
 ]

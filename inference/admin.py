@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from inference.models import EnsembleVersion, ModelVersion, Prediction
+from inference.models import EnsembleVersion, ModelVersion, PrelabelJob, PrelabelStatus, Prediction
 
 
 @admin.register(ModelVersion)
@@ -22,3 +22,19 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display = ["id", "image", "ensemble_version", "status", "created_at", "finished_at"]
     list_filter = ["status"]
     readonly_fields = [f.name for f in Prediction._meta.fields]
+
+
+@admin.register(PrelabelJob)
+class PrelabelJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "model", "status", "total", "done", "skipped", "failed", "created_by", "created_at",
+                    "finished_at"]
+    list_filter = ["status", "model"]
+    readonly_fields = [f.name for f in PrelabelJob._meta.fields]
+    actions = ["cancel_jobs"]
+
+    @admin.action(description="Cancel the selected SAM pre-labelling jobs")
+    def cancel_jobs(self, request, queryset):  # noqa: ANN001, ANN201
+        from inference.sam_services import prelabel_job_cancel
+
+        cancelled = sum(prelabel_job_cancel(job=job).status == PrelabelStatus.CANCELLED for job in queryset)
+        self.message_user(request, f"{cancelled} job(s) cancelled; running ones stop after their current image.")

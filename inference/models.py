@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -99,3 +100,43 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction {self.image_id} by {self.ensemble_version_id} ({self.status})"
+
+
+class PrelabelStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PrelabelJob(models.Model):
+    """A batch of images to outline with SAM; each unlabelled image gets a ``sam_assisted`` revision.
+
+    ``done`` counts images that got a revision, ``skipped`` those that already had one, ``failed`` those
+    that failed (``errors`` maps the image id to the reason); ``done + skipped + failed`` reaches ``total``.
+    """
+
+    status = models.CharField(max_length=16, choices=PrelabelStatus.choices, default=PrelabelStatus.QUEUED)
+    model = models.CharField(max_length=32, help_text="SAM registry name, e.g. litemedsam.")
+    image_ids = models.JSONField(default=list)
+    boxes = models.JSONField(default=dict, blank=True,
+                             help_text='{"<image id>": [[x0, y0, x1, y1], ...]}: one box per leg, in image pixels.')
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, help_text="Why the whole job failed.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"SAM pre-label #{self.pk} ({self.model}, {self.status})"

@@ -30,3 +30,62 @@ def inference_prediction_run(self, prediction_id: int) -> str:  # noqa: ANN001 -
         prediction_fail(prediction_id=prediction_id, error=f"{type(exc).__name__}: {exc}")
         raise
     return "succeeded"
+
+
+# --- SAM assist (queue "sam", routed by CELERY_TASK_ROUTES "inference.tasks.sam_*") -------------------
+
+
+@app.task(acks_late=True, reject_on_worker_lost=True, time_limit=1800, soft_time_limit=1700)
+def sam_embedding_compute(image_id: int, model: str) -> str:
+    """Cache the image's embedding by ``model`` (queued after upload); safe to run twice."""
+    from annotations.models import Image
+    from inference import sam_services
+
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return "missing"
+    computed = sam_services.sam_embedding_compute(image=image, model=model)
+    return "computed" if computed else "cached"
+
+
+# The one task whose result is read (the API waits for it), hence ignore_result=False against the
+# project-wide CELERY_TASK_IGNORE_RESULT; not acknowledged late, since a redelivered decode has no caller.
+@app.task(acks_late=False, ignore_result=False, time_limit=600, soft_time_limit=570)
+def sam_decode(image_id: int, model: str, points: list[list[float]] | None, labels: list[int] | None,
+               box: list[float] | None, tolerance_px: float) -> dict:
+    """Outline the prompted object; a caller is waiting, so expected failures come back as
+    ``{"error": {"code", "message"}}`` instead of an exception."""
+    from annotations.models import Image
+    from enllasd_web.exceptions import InvalidInput
+    from inference import sam_services
+    from inference.sam.promptable import SamUnavailable
+
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return {"error": {"code": "not_found", "message": f"Image {image_id} does not exist."}}
+    try:
+        return sam_services.sam_image_decode(image=image, model=model, points=points, labels=labels, box=box,
+                                             tolerance_px=tolerance_px)
+    except SamUnavailable as exc:
+        return {"error": {"code": "model_unavailable", "message": str(exc)}}
+    except InvalidInput as exc:
+        return {"error": {"code": "invalid_prompt", "message": exc.message}}
+
+
+@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3, time_limit=6 * 3600,
+          soft_time_limit=6 * 3600 - 60)
+def sam_prelabel_run(self, job_id: int) -> str:  # noqa: ANN001 - Celery binds self
+    """Run a SAM pre-labelling job; a redelivered job resumes after its last saved image."""
+    from django.db import OperationalError
+
+    from inference import sam_services
+
+    try:
+        job = sam_services.prelabel_job_run(job_id=job_id)
+    except (OperationalError, ConnectionError, TimeoutError) as exc:  # transient: try again
+        raise self.retry(exc=exc, countdown=10) from exc
+    except Exception as exc:
+        logger.exception("SAM pre-label job %s failed", job_id)
+        sam_services.prelabel_job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+    return job.status

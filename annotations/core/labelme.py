@@ -249,8 +249,15 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_json_value(value: object, path: str) -> None:
+#: Deepest nesting accepted in a document's free-form values (``flags``, extra keys); LabelMe itself
+#: writes at most a few levels, and deeper values could not be stored (JSON encoders recurse).
+MAX_JSON_DEPTH = 64
+
+
+def _check_json_value(value: object, path: str, depth: int = 0) -> None:
     """Raise unless ``value`` is plain, finite JSON (so that export can write it back)."""
+    if depth > MAX_JSON_DEPTH:
+        raise LabelMeError(f"nested deeper than {MAX_JSON_DEPTH} levels", path)
     if value is None or isinstance(value, (str, bool)) or _is_int(value):
         return
     if isinstance(value, float):
@@ -261,11 +268,11 @@ def _check_json_value(value: object, path: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise LabelMeError(f"object key {key!r} is not a string", path)
-            _check_json_value(item, f"{path}.{key}")
+            _check_json_value(item, f"{path}.{key}", depth + 1)
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check_json_value(item, f"{path}[{i}]")
+            _check_json_value(item, f"{path}[{i}]", depth + 1)
         return
     raise LabelMeError(f"{type(value).__name__} is not a JSON value", path)
 
@@ -309,7 +316,11 @@ def _parse_points(value: object, path: str) -> NDArray[np.float64]:
                 raise LabelMeError(
                     f"coordinate must be a number, got {type(coord).__name__}", f"{path}[{i}][{j}]"
                 )
-            if not math.isfinite(coord):
+            try:
+                finite = math.isfinite(coord)
+            except OverflowError:  # an integer too large for a float
+                finite = False
+            if not finite:
                 raise LabelMeError(f"coordinate is not finite ({coord!r})", f"{path}[{i}][{j}]")
     return np.array(value, dtype=np.float64).reshape(-1, 2)
 

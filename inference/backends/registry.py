@@ -29,6 +29,9 @@ BACKENDS: dict[str, Callable[[], ModuleType]] = {
     # --- key-point backends (added by the key-point helper, one entry per line) ---
     "ultralytics_pose": lambda: importlib.import_module("inference.backends.ultralytics_pose"),
     "heatmap": lambda: importlib.import_module("inference.backends.heatmap_keypoints"),
+    # --- OpenMMLab models users bring (optional extra: scripts/setup-openmmlab) ---
+    "mmseg": lambda: importlib.import_module("inference.backends.openmmlab_segmentation"),
+    "mmpose": lambda: importlib.import_module("inference.backends.openmmlab_pose"),
 }
 
 

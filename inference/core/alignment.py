@@ -522,6 +522,13 @@ class _BoneMask:
     def count(self) -> int:
         return int(self.pixels_xy.shape[0])
 
+    @property
+    def rows_span(self) -> tuple[int, int] | None:
+        """First and last row holding a pixel (the pixels are in row-major order), or None."""
+        if self.count == 0:
+            return None
+        return int(self.pixels_xy[0, 1] - 0.5), int(self.pixels_xy[-1, 1] - 0.5)
+
 
 def _image_key(image_id: int | str) -> int:
     if isinstance(image_id, (int, np.integer)) and int(image_id) >= 0:
@@ -545,9 +552,25 @@ def _not_on_split(x: NDArray[np.float64], x_mid: float | None, n_legs: int) -> N
     return x != x_mid
 
 
+def _set_pixels_rc(mask: NDArray[np.bool_]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """``np.nonzero(mask)`` (row-major order) for a 2-D mask, searching only the set pixels' bounding box.
+
+    A bone covers a small part of a long-leg image, and flat indices of a box are several times
+    cheaper than 2-D ``nonzero`` of the whole mask.
+    """
+    rows_set = np.flatnonzero(mask.any(axis=1))
+    if rows_set.size == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    r0, r1 = int(rows_set[0]), int(rows_set[-1]) + 1
+    cols_set = np.flatnonzero(mask[r0:r1].any(axis=0))
+    c0, c1 = int(cols_set[0]), int(cols_set[-1]) + 1
+    rows, cols = np.divmod(np.flatnonzero(mask[r0:r1, c0:c1]), c1 - c0)
+    return rows + r0, cols + c0
+
+
 def _bone_mask(masks: Mapping[int, NDArray[np.bool_]], bone: int, ctx: _LegContext) -> _BoneMask:
     sub = masks[bone][:, ctx.col_lo : ctx.col_hi]
-    rows, cols = np.nonzero(sub)
+    rows, cols = _set_pixels_rc(sub)
     pts = np.column_stack([cols + ctx.col_lo + 0.5, rows + 0.5]).astype(np.float64)
     return _BoneMask(sub, ctx.col_lo, pts)
 
@@ -900,13 +923,6 @@ def _extremum(xs: NDArray[np.float64], ys: NDArray[np.float64], *, lowest: bool,
     return fallback
 
 
-def _rows_span(mask: NDArray[np.bool_]) -> tuple[int, int] | None:
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    return int(rows[0]), int(rows[-1])
-
-
 def _bottom_boundary(mask: NDArray[np.bool_], r0: int, r1: int, col_lo: int) -> tuple[NDArray, NDArray]:
     """Per column of rows ``[r0, r1]``: x centre and bottom-edge y (``max row + 1``) where present."""
     sub = mask[r0 : r1 + 1]
@@ -934,7 +950,7 @@ def _tilt_from_perpendicular(line_dir: NDArray[np.float64], axis: NDArray[np.flo
 def _femoral_joint_line(
     femur: _BoneMask, ctx: _LegContext, medial_sign: int
 ) -> tuple[Line | None, NDArray | None, str | None]:
-    span = _rows_span(femur.mask)
+    span = femur.rows_span
     if span is None:
         return None, None, "no femur pixels"
     top, low = span
@@ -961,7 +977,7 @@ def _ransac_threshold(width_px: float, opts: AlignmentOptions) -> float:
 
 
 def _plateau_line(tibia: _BoneMask, ctx: _LegContext, medial_sign: int) -> tuple[Line | None, str | None]:
-    span = _rows_span(tibia.mask)
+    span = tibia.rows_span
     if span is None:
         return None, "no tibia pixels"
     top, low = span
@@ -993,7 +1009,7 @@ def _plateau_line(tibia: _BoneMask, ctx: _LegContext, medial_sign: int) -> tuple
 
 
 def _plafond_line(tibia: _BoneMask, ctx: _LegContext, medial_sign: int) -> tuple[Line | None, str | None]:
-    span = _rows_span(tibia.mask)
+    span = tibia.rows_span
     if span is None:
         return None, "no tibia pixels"
     top, low = span

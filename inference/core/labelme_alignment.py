@@ -3,9 +3,9 @@
 A deliberately small reader: the shared LabelMe parser in ``annotations.core`` will replace it. It
 follows spec §1.3: labels are matched case-insensitively; only ``shape_type == "point"`` shapes are
 read as joints; polygons are filled with the pixel-centre rule of :mod:`inference.core.legs` (pixel
-``[r, c]`` belongs to a polygon when its centre ``(c + 0.5, r + 0.5)`` is inside; the same pixels as
-``skimage.draw.polygon`` on the half-pixel-shifted vertices), femur first and tibia second so tibia
-wins where they overlap.
+``[r, c]`` belongs to a polygon when its centre ``(c + 0.5, r + 0.5)`` is inside or on it, by
+:func:`annotations.core.raster.rasterize_polygon`: the same pixels as ``skimage.draw.polygon`` on
+the half-pixel-shifted vertices), femur first and tibia second so tibia wins where they overlap.
 
 Joints are grouped per leg by ``group_id`` when every joint point has one, otherwise by image side
 (``x < W/2`` is the image-left leg; ``x == W/2`` goes right, as in the reference code). The
@@ -17,95 +17,23 @@ points (``Tibial_plafond_center``, ``Tibial_spine_center``) are assigned by vert
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from annotations.core.raster import rasterize_polygon_window
 from inference.core.alignment import AlignmentResult, align_label_map
 from inference.core.legs import FEMUR, TIBIA, LegJoints
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["align_labelme_document", "labelme_joints", "polygon_pixels", "rasterize_labelme_bones", "rasterize_polygons"]
+__all__ = ["align_labelme_document", "labelme_joints", "rasterize_labelme_bones", "rasterize_polygons"]
 
 _BONE_LABELS = {"femur": FEMUR, "tibia": TIBIA}
 _JOINT_LABELS = {"hip": "hip", "knee": "knee", "ankle": "ankle", "femoral_head_center": "hip"}
 _TIBIAL_REFERENCE_LABELS = {"tibial_plafond_center", "tibial_spine_center"}
-
-
-def _odd_runs(s: NDArray[np.float64], *, closed_left: bool, width: int) -> tuple[NDArray, NDArray, NDArray]:
-    """Column runs ``[start, stop)`` where an odd number of the sorted crossings ``s`` lie left of c.
-
-    ``closed_left``: count crossings ``s <= c`` (runs ``s1 <= c < s2``); otherwise ``s < c``
-    (runs ``s1 < c <= s2``). Rows of ``s`` are padded with ``inf``.
-    """
-    a, b = s[:, 0::2], s[:, 1::2]
-    if closed_left:
-        start, stop = np.ceil(a), np.ceil(b)
-    else:
-        start, stop = np.floor(a) + 1.0, np.floor(b) + 1.0
-    ok = np.isfinite(a) & np.isfinite(b)
-    start = np.clip(np.where(ok, start, 0.0), 0, width)
-    stop = np.clip(np.where(ok, stop, 0.0), 0, width)
-    rows, pairs = np.nonzero(ok & (stop > start))
-    return rows, start[rows, pairs].astype(np.intp), stop[rows, pairs].astype(np.intp)
-
-
-def _sorted_crossings(x_cross: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
-    s = np.where(mask, x_cross, np.inf)
-    s.sort(axis=1)
-    n = int(mask.sum(axis=1).max()) if mask.size else 0
-    n += n % 2
-    if s.shape[1] < n:
-        s = np.concatenate([s, np.full((s.shape[0], n - s.shape[1]), np.inf)], axis=1)
-    return s[:, :n]
-
-
-def polygon_pixels(poly_xy: NDArray[np.float64], *, height: int, width: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Rows and columns of the pixels whose centres lie inside or on ``poly_xy`` (``(N, 2)`` x, y).
-
-    The same test as ``skimage.draw.polygon(poly_y - 0.5, poly_x - 0.5, shape)`` (O'Rourke's
-    crossing rule; points on an edge or a vertex count as inside), evaluated per row from the sorted
-    edge crossings instead of testing every bounding-box pixel against every edge, so it costs
-    O(rows x edges) rather than O(pixels x edges).
-    """
-    pts = np.asarray(poly_xy, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] < 3 or not np.all(np.isfinite(pts)):
-        raise ValueError(f"polygon must be a finite (N>=3, 2) array, got shape {pts.shape}")
-    height, width = int(height), int(width)
-    xp = pts[:, 0] - 0.5  # pixel [r, c] is the point (c, r) in this frame
-    yp = pts[:, 1] - 0.5
-    r0 = max(0, int(math.floor(yp.min())))
-    r1 = min(height - 1, int(math.ceil(yp.max())))
-    empty = (np.zeros(0, np.intp), np.zeros(0, np.intp))
-    if r1 < r0 or width <= 0:
-        return empty
-    y = np.arange(r0, r1 + 1, dtype=np.float64)[:, None]  # (R, 1)
-    y0 = yp[None, :] - y  # edge (i-1, i): vertex i ...
-    y1 = np.roll(yp, 1)[None, :] - y  # ... and vertex i-1
-    xi, xj = xp[None, :], np.roll(xp, 1)[None, :]
-    right = (y0 > 0) != (y1 > 0)
-    left = (y0 < 0) != (y1 < 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = (xi * y1 - xj * y0) / (y1 - y0)  # abscissa where the edge meets the row
-    diff = np.zeros((y.shape[0], width + 1), dtype=np.int32)
-    for mask, closed in ((right, True), (left, False)):
-        if not mask.any():
-            continue
-        rows, start, stop = _odd_runs(_sorted_crossings(x_cross, mask), closed_left=closed, width=width)
-        np.add.at(diff, (rows, start), 1)
-        np.add.at(diff, (rows, stop), -1)
-    inside = np.cumsum(diff[:, :-1], axis=1) > 0
-    # Vertices that sit exactly on a pixel centre count as inside too.
-    on_grid = (np.abs(xp - np.round(xp)) < 1e-12) & (np.abs(yp - np.round(yp)) < 1e-12)
-    vr, vc = np.round(yp[on_grid]).astype(np.intp) - r0, np.round(xp[on_grid]).astype(np.intp)
-    keep = (vr >= 0) & (vr < inside.shape[0]) & (vc >= 0) & (vc < width)
-    inside[vr[keep], vc[keep]] = True
-    rr, cc = np.nonzero(inside)
-    return rr + r0, cc
 
 
 def rasterize_polygons(
@@ -113,14 +41,15 @@ def rasterize_polygons(
 ) -> NDArray[np.uint8]:
     """Fill ``(polygon_xy (N, 2), label)`` pairs in order into an ``(height, width)`` uint8 label map.
 
-    A pixel takes a polygon's label when its centre ``(c + 0.5, r + 0.5)`` lies inside the polygon
-    (:func:`polygon_pixels`, identical to ``skimage.draw.polygon`` on the half-pixel-shifted
-    vertices); later polygons overwrite earlier ones.
+    A pixel takes a polygon's label when its centre ``(c + 0.5, r + 0.5)`` lies inside or on the
+    polygon (:func:`annotations.core.raster.rasterize_polygon_window`, the pixels of
+    ``skimage.draw.polygon`` on the half-pixel-shifted vertices); later polygons overwrite earlier
+    ones. Each polygon is filled only within its bounding box.
     """
     out = np.zeros((int(height), int(width)), dtype=np.uint8)
     for poly_xy, label in polygons:
-        rr, cc = polygon_pixels(poly_xy, height=height, width=width)
-        out[rr, cc] = label
+        fill = rasterize_polygon_window(poly_xy, out.shape[0], out.shape[1])
+        out[fill.window][fill.mask] = label
     return out
 
 

@@ -42,7 +42,7 @@ from enllasd_web.exceptions import Conflict, InvalidInput
 from inference.core.alignment import AlignmentResult, hka_deviation_deg
 from inference.core.labelme_alignment import align_labelme_document
 from inference.core.phantom import Phantom, generate_phantom
-from inference.models import EnsembleVersion, JobStatus, Prediction
+from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -142,20 +142,35 @@ def test_backfill_command_creates_missing_items_once(case) -> None:
 
 
 def test_prediction_run_queues_the_succeeded_prediction_for_review(case, monkeypatch) -> None:
-    from inference import services as inference_services
-
     prediction = make_prediction(case)
     Prediction.objects.filter(pk=prediction.pk).update(status=JobStatus.QUEUED, alignment=None)
     prediction.ensemble_version.config = {"path": "unused"}
+    prediction.ensemble_version.status = VersionStatus.ACTIVE
     prediction.ensemble_version.save()
+    _run_with_stub_pipeline(prediction, monkeypatch)
+    item = ReviewItem.objects.get(prediction=prediction)
+    assert "left: knee_update_rejected" in item.priority_components["flags"]
+
+
+def test_a_candidate_ensembles_prediction_is_not_queued_for_review(case, monkeypatch) -> None:
+    prediction = make_prediction(case)  # its ensemble is a candidate (e.g. predicting for a comparison)
+    Prediction.objects.filter(pk=prediction.pk).update(status=JobStatus.QUEUED, alignment=None)
+    prediction.ensemble_version.config = {"path": "unused"}
+    prediction.ensemble_version.save()
+    _run_with_stub_pipeline(prediction, monkeypatch)
+    assert Prediction.objects.get(pk=prediction.pk).status == JobStatus.SUCCEEDED
+    assert not ReviewItem.objects.filter(prediction=prediction).exists()
+
+
+def _run_with_stub_pipeline(prediction: Prediction, monkeypatch) -> None:  # noqa: ANN001
+    from inference import services as inference_services
+
     result = SimpleNamespace(document=phantom().labelme, alignment=phantom_alignment(), member_outputs={},
                              uncertainty=UNCERTAINTY, timings={}, flags=("left: knee_update_rejected",))
     monkeypatch.setattr("inference.ensemble_store.load_ensemble", lambda path: None)
     monkeypatch.setattr("inference.pipeline.run_ensemble", lambda *args, **kwargs: result)
     monkeypatch.setattr(inference_services, "image_pixels", lambda image: (np.zeros((2, 2), np.uint8), None))
     inference_services.prediction_run(prediction=Prediction.objects.get(pk=prediction.pk))
-    item = ReviewItem.objects.get(prediction=prediction)
-    assert "left: knee_update_rejected" in item.priority_components["flags"]
 
 
 # -- decisions ---------------------------------------------------------------------------------------

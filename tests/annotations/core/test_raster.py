@@ -16,13 +16,16 @@ from scipy import ndimage as ndi
 
 from annotations.core.labelme import LabelMeShape, parse_document
 from annotations.core.raster import (
+    PolygonFill,
     PolygonWithHoles,
+    _first_column,
     mask_to_polygon,
     mask_to_shapes,
     normalize_label_mask,
     polygon_area,
     rasterize_bones,
     rasterize_polygon,
+    rasterize_polygon_window,
 )
 from inference.core.legs import FEMUR, TIBIA, rc_to_xy, xy_to_rc
 
@@ -135,6 +138,100 @@ def test_centres_on_the_boundary_are_inside():
 def test_rasterize_polygon_clips_outside_points():
     big = np.array([[-10, -10], [50, -10], [50, 50], [-10, 50]], float)
     assert rasterize_polygon(big, 3, 5).all()
+    off = np.array([[-9, 1], [-2, 1], [-5, 3]], float)  # wholly left of the image
+    fill = rasterize_polygon_window(off, 3, 5)
+    assert isinstance(fill, PolygonFill) and fill.mask.shape == (0, 0)
+    assert not rasterize_polygon(off, 3, 5).any()
+
+
+def _skimage_fill(points_xy: np.ndarray, height: int, width: int) -> np.ndarray:
+    from skimage.draw import polygon as sk_polygon
+
+    rr, cc = sk_polygon(points_xy[:, 1] - 0.5, points_xy[:, 0] - 0.5, shape=(height, width))
+    ref = np.zeros((height, width), bool)
+    ref[rr, cc] = True
+    return ref
+
+
+def test_boundary_passed_twice_follows_the_even_odd_state():
+    # skimage counts a centre as "on the boundary" only when the boundary passes through it an
+    # odd number of times; otherwise the centre takes the even-odd state of its row.
+    # Hourglass (lobes above and below) whose diagonals cross at the centre of pixel [1, 1]:
+    hourglass = np.array([[0.5, 0.5], [2.5, 0.5], [0.5, 2.5], [2.5, 2.5]])
+    expected = np.array([[1, 1, 1], [0, 0, 0], [1, 1, 1]], bool)
+    np.testing.assert_array_equal(rasterize_polygon(hourglass, 3, 3), expected)
+    # The bow-tie (lobes left and right) has its crossing inside along the row.
+    bowtie = np.array([[0.5, 0.5], [2.5, 2.5], [2.5, 0.5], [0.5, 2.5]])
+    np.testing.assert_array_equal(rasterize_polygon(bowtie, 3, 3), np.array([[1, 0, 1], [1, 1, 1], [1, 0, 1]], bool))
+    # A zero-width spike out of a rectangle runs twice through the centres (1.5, 2.5), (1.5, 3.5).
+    spike = np.array([[0, 0], [3, 0], [3, 2], [1.5, 2], [1.5, 4], [1.5, 2], [0, 2]], float)
+    expected = np.zeros((4, 3), bool)
+    expected[:2] = True
+    np.testing.assert_array_equal(rasterize_polygon(spike, 4, 3), expected)
+    for poly, shape in ((hourglass, (3, 3)), (bowtie, (3, 3)), (spike, (4, 3))):
+        np.testing.assert_array_equal(rasterize_polygon(poly, *shape), _skimage_fill(poly, *shape))
+
+
+def test_centre_on_an_inexact_edge_is_decided_as_skimage_rounds():
+    # The edge (25/3, 34/3) - (22/3, 13/3) passes through the centre (7.5, 5.5) of pixel [5, 7]
+    # in exact arithmetic; with the vertices rounded to floats skimage's crossing test puts it
+    # outside, and the fill must round the same way.
+    tri = np.array([[25, 34], [22, 13], [2, 19]], float) / 3.0
+    got = rasterize_polygon(tri, 12, 12)
+    assert not got[5, 7] and got[5, 6]
+    np.testing.assert_array_equal(got, _skimage_fill(tri, 12, 12))
+
+
+@st.composite
+def _polygon_cases(draw: st.DrawFn) -> tuple[np.ndarray, int, int]:
+    """Random rings, self-intersecting ones included, and an image that may cut them.
+
+    Vertices lie on a grid of 1, 1/2, 1/3 or 1/4 px (so vertices, edges and self-intersections
+    fall exactly on pixel centres or within rounding of them) or anywhere; some rings are
+    axis-aligned staircases.
+    """
+    n = draw(st.integers(3, 14))
+    height, width = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+    denom = draw(st.sampled_from([1, 2, 3, 4, None]))
+    if denom is None:
+        coord = st.floats(-6.0, 30.0, allow_nan=False, allow_infinity=False)
+    else:
+        coord = st.integers(-6 * denom, 30 * denom).map(lambda k: k / denom)
+    pts = np.array(draw(st.lists(st.tuples(coord, coord), min_size=n, max_size=n)), float)
+    if draw(st.booleans()):
+        pts = np.repeat(pts, 2, axis=0)
+        pts[1::2, 0] = np.roll(pts[0::2, 0], -1)  # (x_k, y_k) -> (x_k+1, y_k) -> (x_k+1, y_k+1)
+    return pts, height, width
+
+
+@settings(max_examples=300, deadline=None)
+@given(_polygon_cases())
+def test_rasterize_polygon_equals_skimage_draw_polygon(case):
+    pts, height, width = case
+    full = rasterize_polygon(pts, height, width)
+    np.testing.assert_array_equal(full, _skimage_fill(pts, height, width))
+    fill = rasterize_polygon_window(pts, height, width)
+    np.testing.assert_array_equal(full[fill.window], fill.mask)
+    assert full.sum() == fill.mask.sum()
+
+
+def test_first_column_is_exact_where_the_estimate_misses():
+    # Far-away vertices (1e16 .. 1e18 px) make skimage's crossing term round coarsely, so the
+    # estimated crossing can miss its 3-column bracket; bisection over the window must still
+    # find the first column where the term changes sign.
+    rng = np.random.default_rng(0)
+    n = 2000
+    t = 10 ** rng.uniform(-3, 3, n)
+    yi, yj = t, -(10 ** rng.uniform(-3, 3, n))
+    xi = 10 ** rng.uniform(16, 18, n)
+    frac = yi / (yi - yj)
+    xj = (rng.uniform(-5, 45, n) - xi * (1 - frac)) / frac  # crossing near the window
+    cols = np.arange(0.0, 41.0)
+    for strict in (False, True):
+        term = ((xi[:, None] - cols) * yj[:, None] - (xj[:, None] - cols) * yi[:, None]) / (yj - yi)[:, None]
+        below = (term < 0) if strict else (term <= 0)
+        expected = np.where(below.any(axis=1), np.argmax(below, axis=1), 41)
+        np.testing.assert_array_equal(_first_column(xi, yi, xj, yj, 0, 40, strict=strict), expected)
 
 
 # ------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from annotations.core.raster import rasterize_polygon
 from inference.core.alignment import (
     METRIC_NAMES,
     AlignmentOptions,
@@ -20,7 +21,6 @@ from inference.core.alignment import (
 from inference.core.labelme_alignment import (
     align_labelme_document,
     labelme_joints,
-    polygon_pixels,
     rasterize_labelme_bones,
     rasterize_polygons,
 )
@@ -313,9 +313,9 @@ def test_json_contract_keys_units_and_spacing(blocks) -> None:
 
 def test_polygon_fill_uses_pixel_centres() -> None:
     # The square [0, 4] x [0, 4] holds the 16 pixel centres 0.5 ... 3.5; [0.6, 4] x [0, 4] only 12.
-    rr, cc = polygon_pixels(np.array([[0, 0], [4, 0], [4, 4], [0, 4]], float), height=10, width=10)
+    rr, cc = np.nonzero(rasterize_polygon(np.array([[0, 0], [4, 0], [4, 4], [0, 4]], float), 10, 10))
     assert len(rr) == 16 and rr.max() == 3 and cc.max() == 3
-    rr, cc = polygon_pixels(np.array([[0.6, 0], [4, 0], [4, 4], [0.6, 4]], float), height=10, width=10)
+    rr, cc = np.nonzero(rasterize_polygon(np.array([[0.6, 0], [4, 0], [4, 4], [0.6, 4]], float), 10, 10))
     assert len(rr) == 12 and cc.min() == 1
 
 
@@ -330,10 +330,10 @@ def test_polygon_fill_equals_skimage() -> None:
         ref = np.zeros((h, w), bool)
         rr, cc = polygon(pts[:, 1] - 0.5, pts[:, 0] - 0.5, shape=(h, w))
         ref[rr, cc] = True
-        got = np.zeros((h, w), bool)
-        rr, cc = polygon_pixels(pts, height=h, width=w)
-        got[rr, cc] = True
-        np.testing.assert_array_equal(got, ref)
+        np.testing.assert_array_equal(rasterize_polygon(pts, h, w), ref)
+        # The label-map filler uses the same fill, window by window.
+        label_map = rasterize_polygons([(pts, TIBIA)], height=h, width=w)
+        np.testing.assert_array_equal(label_map == TIBIA, ref)
 
 
 def _shape(label, points, shape_type="polygon", group_id=None):

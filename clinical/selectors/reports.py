@@ -1,0 +1,299 @@
+"""Per-case report content and the dataset-wide metrics export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from annotations.models import Case, Image, View
+from clinical.core.lengths import LENGTH_METRICS, PresentedLengths
+from clinical.core.normal_ranges import CITATIONS, METRIC_LABELS, Classification, classify
+from clinical.core.plausibility import PlausibilityFlag, plausibility_checks
+from clinical.core.timeline import MetricReading, leg_key
+from clinical.selectors.calibration import present_lengths
+from clinical.selectors.measurements import (
+    ImageMeasurement,
+    image_measurement,
+    measurement_overlay,
+    patient_age_years,
+    review_item_for_revision,
+)
+
+REPORT_ANGLE_METRICS: tuple[str, ...] = (
+    "hka_deviation_deg", "mLDFA", "MPTA", "mLDTA", "JLCA", "mLPFA", "aLDFA", "NSA", "femoral_cora_deg",
+    "tibial_cora_deg",
+)
+# Angles written beside each joint on the image overlay (report page and PDF).
+OVERLAY_LABELS: dict[str, tuple[str, ...]] = {
+    "hip": ("NSA", "mLPFA"),
+    "knee": ("hka_deviation_deg", "mLDFA", "MPTA", "JLCA"),
+    "ankle": ("mLDTA",),
+}
+EXPORT_ANGLE_METRICS: tuple[str, ...] = (
+    "hka_deviation_deg", "HKA", "mLDFA", "MPTA", "mLDTA", "mLPFA", "aLDFA", "JLCA", "AMA", "NSA",
+    "femoral_cora_deg", "tibial_cora_deg",
+)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One line of a report's metrics table."""
+
+    metric: str
+    reading: MetricReading
+    classification: Classification
+
+    @property
+    def label(self) -> str:
+        return METRIC_LABELS.get(self.metric, self.metric)
+
+    @property
+    def value_text(self) -> str:
+        return format_value(self.reading.value, self.reading.unit)
+
+    @property
+    def spread_text(self) -> str:
+        """``"± 0.3 (95%: 2.9 to 3.4)"`` when the Monte-Carlo spread is not zero, else ``""``."""
+        r = self.reading
+        if not r.sd or r.p2_5 is None or r.p97_5 is None:
+            return ""
+        return f"± {r.sd:.1f} (95%: {r.p2_5:.1f} to {r.p97_5:.1f})"
+
+    @property
+    def reference_text(self) -> str:
+        reference = self.classification.reference
+        return f"{reference.range_text()} ({reference.population})" if reference else "—"
+
+
+@dataclass(frozen=True)
+class LegReport:
+    leg: str
+    image_side: str | None
+    rows: tuple[MetricRow, ...]
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    """What the report shows for one image of the case."""
+
+    image: Image
+    measurement: ImageMeasurement
+    lengths: PresentedLengths
+    legs: tuple[LegReport, ...]
+    overlay: list[dict[str, Any]]
+    flags: tuple[PlausibilityFlag, ...]
+    reviewer: str
+    model_version: str
+
+    def overlay_labels(self) -> dict[str, dict[str, list[str]]]:
+        """Per image side, per joint, the angle labels drawn beside it (:data:`OVERLAY_LABELS`)."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for leg in self.legs:
+            rows = {row.metric: row for row in leg.rows}
+            out[str(leg.image_side)] = {
+                joint: [f"{rows[name].label} {rows[name].value_text}" for name in names if name in rows]
+                for joint, names in OVERLAY_LABELS.items()
+            }
+        return out
+
+    @property
+    def leg_length_difference_text(self) -> str | None:
+        difference = self.lengths.leg_length_difference
+        if difference is None:
+            return None
+        longer = f", {self.lengths.longer_side} longer" if self.lengths.longer_side else ""
+        return f"{abs(difference.value):.1f} {difference.unit}{longer}"
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    case: Case
+    age_years: float | None
+    images: tuple[ImageReport, ...]
+    unmeasured: tuple[Image, ...]
+    generated_at: datetime
+
+    @property
+    def citations(self) -> list[tuple[str, str]]:
+        """``(key, full citation)`` of every reference used in the tables, in first-use order."""
+        keys: list[str] = []
+        for image in self.images:
+            for leg in image.legs:
+                for row in leg.rows:
+                    reference = row.classification.reference
+                    for key in reference.citation_keys if reference else ():
+                        if key not in keys:
+                            keys.append(key)
+        return [(key, CITATIONS[key]) for key in keys]
+
+
+def format_value(value: float, unit: str) -> str:
+    """``"-3.5°"``, ``"12.0 mm"``, ``"40 px"``."""
+    if unit == "deg":
+        return f"{value:.1f}°"
+    if unit == "px":
+        return f"{value:.0f} px"
+    return f"{value:.1f} {unit}"
+
+
+def _leg_reports(measurement: ImageMeasurement, lengths: PresentedLengths,
+                 age_years: float | None) -> tuple[LegReport, ...]:
+    out = []
+    for leg, leg_lengths in zip(measurement.alignment.get("legs") or [], lengths.legs):
+        rows = []
+        metrics = leg.get("metrics") or {}
+        for name in REPORT_ANGLE_METRICS:
+            entry = metrics.get(name)
+            if not entry or entry.get("value") is None:
+                continue
+            reading = MetricReading(float(entry["value"]), "deg", entry.get("sd"), entry.get("p2_5"),
+                                    entry.get("p97_5"))
+            rows.append(MetricRow(name, reading, classify(name, reading.value, unit="deg", age_years=age_years,
+                                                          p2_5=reading.p2_5, p97_5=reading.p97_5)))
+        for name in LENGTH_METRICS:
+            value = leg_lengths.lengths.get(name)
+            if value is None:
+                continue
+            reading = MetricReading(value.value, value.unit, value.sd, value.p2_5, value.p97_5)
+            rows.append(MetricRow(name, reading, classify(name, value.value, unit=value.unit, age_years=age_years,
+                                                          p2_5=value.p2_5, p97_5=value.p97_5)))
+        key = leg_key(anatomical_side=leg.get("anatomical_side"), image_side=leg.get("image_side"))
+        out.append(LegReport(key, leg.get("image_side"), tuple(rows)))
+    return tuple(out)
+
+
+def image_laterality(image: Image) -> str | None:
+    """The DICOM laterality tag of the image (``ImageLaterality`` first), if any."""
+    metadata = image.dicom_metadata or {}
+    return metadata.get("image_laterality") or metadata.get("laterality") or None
+
+
+def _reviewer(measurement: ImageMeasurement) -> str:
+    if measurement.revision is None:
+        return "not reviewed (model prediction)"
+    item = review_item_for_revision(measurement.revision)
+    if item is not None and item.decided_by is not None:
+        when = item.decided_at.date().isoformat() if item.decided_at else ""
+        return f"{item.decided_by.get_username()} ({item.get_status_display().lower()} {when})".strip()
+    author = measurement.revision.author
+    return f"{author.get_username() if author else 'unknown'} ({measurement.revision.get_source_display().lower()})"
+
+
+def _model_version(measurement: ImageMeasurement) -> str:
+    ensemble = measurement.ensemble
+    if ensemble is None:
+        return "none (manual annotation)"
+    return f"{ensemble.name} (ensemble #{ensemble.pk}, {ensemble.status})"
+
+
+def image_report(image: Image, measurement: ImageMeasurement, *, age_years: float | None) -> ImageReport:
+    lengths = present_lengths(measurement.alignment, image)
+    flags = plausibility_checks(measurement.alignment, document=measurement.document or None,
+                                laterality=image_laterality(image))
+    return ImageReport(
+        image=image,
+        measurement=measurement,
+        lengths=lengths,
+        legs=_leg_reports(measurement, lengths, age_years),
+        overlay=measurement_overlay(measurement),
+        flags=tuple(flags),
+        reviewer=_reviewer(measurement),
+        model_version=_model_version(measurement),
+    )
+
+
+def case_report(*, case: Case) -> CaseReport:
+    """The report of every image of ``case`` that has a measurement."""
+    age = patient_age_years(case.patient, case.acquisition_date)
+    images, unmeasured = [], []
+    for image in case.images.select_related("head_revision__author").order_by("id"):
+        measurement = image_measurement(image)
+        if measurement is None:
+            unmeasured.append(image)
+        else:
+            images.append(image_report(image, measurement, age_years=age))
+    return CaseReport(case, age, tuple(images), tuple(unmeasured), timezone.now())
+
+
+# --------------------------------------------------------------------------------------------------
+# Dataset export
+
+
+def export_cases(*, cohort: str | None = None, case_ids: Sequence[int] | None = None) -> QuerySet[Case]:
+    cases = Case.objects.filter(view=View.AP).select_related("patient").order_by("patient__code",
+                                                                                 "acquisition_date", "id")
+    if cohort:
+        cases = cases.filter(patient__cohort=cohort)
+    if case_ids:
+        cases = cases.filter(pk__in=case_ids)
+    return cases
+
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "patient", "cohort", "case_id", "acquisition_date", "age_years", "image_id", "image", "source",
+    "revision_id", "prediction_id", "leg", "image_side", "calibration_status", "calibration_method",
+    *EXPORT_ANGLE_METRICS,
+    *(f"{name}_{unit}" for name in (*LENGTH_METRICS, "leg_length_difference") for unit in ("mm", "px")),
+)
+
+
+def _length_cells(name: str, value: Any, lengths: PresentedLengths) -> dict[str, Any]:
+    """``<name>_mm`` (empty unless the scale allows mm) and ``<name>_px`` cells."""
+    if value is None:
+        return {}
+    return {f"{name}_px": round(value.value_px, 3),
+            f"{name}_mm": round(value.value, 3) if lengths.unit == "mm" else ""}
+
+
+def _export_rows_for(case: Case, image: Image, measurement: ImageMeasurement) -> Iterable[dict[str, Any]]:
+    lengths = present_lengths(measurement.alignment, image)
+    common = {
+        "patient": case.patient.code,
+        "cohort": case.patient.cohort,
+        "case_id": case.pk,
+        "acquisition_date": case.acquisition_date.isoformat() if case.acquisition_date else "",
+        "age_years": patient_age_years(case.patient, case.acquisition_date),
+        "image_id": image.pk,
+        "image": image.original_name,
+        "source": measurement.source,
+        "revision_id": measurement.revision.pk if measurement.revision else "",
+        "prediction_id": measurement.prediction.pk if measurement.prediction else "",
+        "calibration_status": lengths.scale.status,
+        "calibration_method": lengths.scale.method,
+        **_length_cells("leg_length_difference", lengths.leg_length_difference, lengths),
+    }
+    for leg, leg_lengths in zip(measurement.alignment.get("legs") or [], lengths.legs):
+        metrics: Mapping[str, Any] = leg.get("metrics") or {}
+        row = {
+            **common,
+            "leg": leg_key(anatomical_side=leg.get("anatomical_side"), image_side=leg.get("image_side")),
+            "image_side": leg.get("image_side"),
+            **{name: (metrics.get(name) or {}).get("value") for name in EXPORT_ANGLE_METRICS},
+        }
+        for name, value in leg_lengths.lengths.items():
+            row.update(_length_cells(name, value, lengths))
+        yield row
+
+
+def metrics_export_csv(cases: Iterable[Case]) -> str:
+    """One row per measured leg of every AP image of ``cases`` (:data:`EXPORT_COLUMNS`).
+
+    Lengths have a ``_px`` column (always) and a ``_mm`` column that stays empty for an image
+    without a scale, so millimetres never appear for an uncalibrated image.
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS), lineterminator="\n", restval="")
+    writer.writeheader()
+    for case in cases:
+        for image in case.images.select_related("head_revision").order_by("id"):
+            measurement = image_measurement(image)
+            if measurement is not None:
+                writer.writerows(_export_rows_for(case, image, measurement))
+    return buffer.getvalue()

@@ -1,0 +1,24 @@
+"""manage.py clinical_demo: the synthetic follow-up patient used for the docs' screenshots."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotations.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_patient_has_the_documented_visits(annotator_client) -> None:
+    call_command("clinical_demo", "--code", "DEMO-T")
+    patient = Patient.objects.get(code="DEMO-T")
+    body = annotator_client.get(f"/api/patients/{patient.pk}/timeline/?metric=hka_deviation_deg,MAD").json()
+    assert [v["source"] for v in body["visits"]] == ["approved"] * 3 + ["predicted"]
+    assert [v["calibration"]["status"] for v in body["visits"]] == ["uncalibrated"] * 2 + ["calibrated",
+                                                                                         "uncalibrated"]
+    [right] = [s for s in body["series"] if s["metric"] == "hka_deviation_deg" and s["leg"] == "right"]
+    assert [p["value"] for p in right["points"]] == pytest.approx([-1.0, -3.5, -6.0, -8.5], abs=0.05)
+    assert {s["unit"] for s in body["series"] if s["metric"] == "MAD"} == {"mm", "px"}
+    with pytest.raises(CommandError):
+        call_command("clinical_demo", "--code", "DEMO-T")
