@@ -271,10 +271,10 @@ def test_registry_lookup_and_unknown_backend(tmp_path: Path) -> None:
     assert "smp" in BACKENDS
     assert get_backend("smp") is smp_backend
     with pytest.raises(KeyError, match="known backends: .*smp"):
-        get_backend("mmseg")
+        get_backend("no_such_backend")
     smp_backend.train(_spec(), SAMPLES[:2], out_dir=tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    manifest["backend"] = "mmseg"
+    manifest["backend"] = "no_such_backend"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UnknownBackendError) as info:
         load_member(tmp_path)
