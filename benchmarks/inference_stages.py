@@ -13,6 +13,10 @@ Usage::
 
     python benchmarks/inference_stages.py --config default --shape oai --n 10
     python benchmarks/inference_stages.py --config default --shape bilateral --n 5 --device cuda
+    python benchmarks/inference_stages.py --ensemble var/ens-gpu --shape oai --n 20 --device cuda
+
+``--ensemble DIR`` times an ensemble folder already trained (``benchmarks/train_ensemble.py``,
+``train``) instead of building one with a token schedule.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=2, help="training steps per segmentation member (timing only)")
+    parser.add_argument("--ensemble", type=Path, help="time this trained ensemble folder instead of building one")
     args = parser.parse_args(argv)
 
     import torch
@@ -93,14 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        t0 = time.perf_counter()
-        train_samples = load_labelme_folder(_write_train_set(root / "train", legs), group_pattern=r"^(.*)$")
-        train_ensemble(train_samples, config, out_dir=root / "ensemble", device=args.device)
-        print(f"# built {args.config} ({len(config.segmentation)} seg + {len(config.keypoint)} kp members x "
-              f"{config.n_folds} folds, a token schedule each) in {time.perf_counter() - t0:.0f} s", flush=True)
+        ensemble_dir = args.ensemble
+        if ensemble_dir is None:
+            t0 = time.perf_counter()
+            train_samples = load_labelme_folder(_write_train_set(root / "train", legs), group_pattern=r"^(.*)$")
+            ensemble_dir = root / "ensemble"
+            train_ensemble(train_samples, config, out_dir=ensemble_dir, device=args.device)
+            print(f"# built {args.config} ({len(config.segmentation)} seg + {len(config.keypoint)} kp members x "
+                  f"{config.n_folds} folds, a token schedule each) in {time.perf_counter() - t0:.0f} s", flush=True)
         rss_before = _rss_mib()
-        ensemble = load_ensemble(root / "ensemble", device=args.device)
-        print(f"# loaded: RSS {rss_before:.0f} -> {_rss_mib():.0f} MiB", flush=True)
+        ensemble = load_ensemble(ensemble_dir, device=args.device)
+        print(f"# loaded {ensemble_dir}: RSS {rss_before:.0f} -> {_rss_mib():.0f} MiB", flush=True)
         images = _phantom_images(root / "test", args.n + 1, legs, height, width, seed=777)
         side = "right" if legs == 1 else None
         timings: list[dict[str, float]] = []
@@ -110,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 timings.append(result.timings)
         steady = _rss_mib()
 
-    print(f"\n{args.config} ensemble, {args.shape} image {width} x {height}, {args.n} images, device {args.device}, "
+    name = args.ensemble or f"{args.config} (token schedule)"
+    print(f"\n{name} ensemble, {args.shape} image {width} x {height}, {args.n} images, device {args.device}, "
           f"torch threads {args.threads}, {platform.processor() or platform.machine()}, torch {torch.__version__}")
     print(f"{'stage':<22} {'median_s':>9} {'p95_s':>9}")
     for stage in timings[0]:

@@ -2,6 +2,7 @@
 
 * ``tiny``: every member x 4 folds in minutes on 2 CPU cores (runs end to end; accuracy is not the point);
 * ``default``: the best CPU accuracy found (docs/accuracy.md);
+* ``gpu``: the best accuracy found for minutes on one GPU (six segmentation members at full resolution);
 * ``paper``: the paper's schedule, for a GPU;
 * ``smoke``: the test suite's end-to-end check: 2 folds, 2 + 2 members, one short epoch each.
 """
@@ -13,7 +14,7 @@ import dataclasses
 from inference.backends.base import MemberSpec
 from training.ensemble_training import EnsembleTrainingConfig
 
-CONFIG_NAMES = ("tiny", "default", "paper", "smoke")
+CONFIG_NAMES = ("tiny", "default", "gpu", "paper", "smoke")
 
 
 def _shrunk(spec: MemberSpec, **params: object) -> MemberSpec:

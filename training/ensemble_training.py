@@ -61,6 +61,94 @@ def _member_dir_name(spec: MemberSpec) -> str:
     return f"{spec.kind}-{spec.backend}-{spec.architecture}".replace("/", "_").replace(":", "_")
 
 
+@dataclass
+class MemberOutcome:
+    """One member trained on the other folds, with its predictions of fold ``fold``'s test images."""
+
+    fold: int
+    index: int  # position in config.segmentation + config.keypoint
+    manifest: dict[str, Any]
+    predictions: list[NDArray[Any]]  # per test image: (H, W) labels or (legs, 3, 2) joints
+
+
+@dataclass
+class FoldOutcome:
+    """What one fold contributes to the ensemble: its manifest entry and its out-of-fold predictions."""
+
+    fold: int
+    test_indices: list[int]
+    manifest: dict[str, Any]
+    pattern_counts: NDArray[np.int64]  # (n_test, ...) segmentation vote patterns per test image
+    keypoints: list[list[NDArray[np.float64]]]  # per test image: one (legs, 3, 2) array per key-point member
+
+
+def resolve_folds(samples: Sequence[TrainingSample], config: EnsembleTrainingConfig,
+                  folds: FoldAssignment | None) -> FoldAssignment:
+    """``folds`` checked against ``samples``, or the patient-grouped assignment of ``config``."""
+    if folds is None:
+        if len(samples) < config.n_folds:
+            raise ValueError(f"{len(samples)} samples cannot make {config.n_folds} folds")
+        return grouped_kfold([s.group or s.name for s in samples], n_folds=config.n_folds, seed=config.seed)
+    if len(folds.fold_of_image) != len(samples):
+        raise ValueError(f"the fold assignment covers {len(folds.fold_of_image)} images, not {len(samples)}")
+    return folds
+
+
+def train_member(
+    samples: Sequence[TrainingSample],
+    config: EnsembleTrainingConfig,
+    folds: FoldAssignment,
+    fold: int,
+    index: int,
+    *,
+    out_dir: Path,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> MemberOutcome:
+    """Train member ``index`` of ``config`` on the folds other than ``fold`` and predict ``fold`` out of fold.
+
+    ``progress`` receives ``stage``, ``fold``, ``member``, ``member_index`` and the member's own epoch
+    events (``epoch``, ``epochs``, ``loss`` ...).
+    """
+    report = progress or (lambda _event: None)
+    spec = [*config.segmentation, *config.keypoint][index]
+    test_samples = [samples[i] for i in folds.test_indices(fold).tolist()]
+    train_samples = [samples[i] for i in folds.train_indices(fold).tolist()]
+
+    def member_progress(event: dict[str, Any]) -> None:
+        report({"stage": "train", "fold": fold, "member": spec.name, "member_index": index, **event})
+
+    directory = out_dir / f"fold{fold}" / _member_dir_name(spec)
+    backend = get_backend(spec.backend)
+    backend.train(spec, train_samples, out_dir=directory, device=device, progress=member_progress,
+                  seed=config.seed + fold)
+    model = backend.load(directory, device=device)
+    report({"stage": "predict_out_of_fold", "fold": fold, "member": spec.name, "member_index": index})
+    if spec.kind == "segmentation":
+        predictions = [model.predict(s.image) for s in test_samples]
+    else:
+        predictions = [model.predict(s.image).joints_xy for s in test_samples]
+    manifest = {"name": spec.name, "path": str(directory.relative_to(out_dir)),
+                "spec": {"backend": spec.backend, "architecture": spec.architecture, "params": spec.params}}
+    return MemberOutcome(fold=fold, index=index, manifest=manifest, predictions=predictions)
+
+
+def fold_outcome(samples: Sequence[TrainingSample], config: EnsembleTrainingConfig, folds: FoldAssignment,
+                 fold: int, members: Sequence[MemberOutcome]) -> FoldOutcome:
+    """Combine fold ``fold``'s member outcomes (any order) into its vote patterns and joints."""
+    ordered = sorted(members, key=lambda m: m.index)
+    n_seg = len(config.segmentation)
+    test_idx = folds.test_indices(fold).tolist()
+    counts = [image_pattern_counts(np.stack([m.predictions[i] for m in ordered[:n_seg]]), samples[index].label_map)
+              for i, index in enumerate(test_idx)]
+    keypoints = [[m.predictions[i] for m in ordered[n_seg:]] for i in range(len(test_idx))]
+    manifest = {"fold": fold, "test": [samples[i].name for i in test_idx],
+                "segmentation": [m.manifest for m in ordered[:n_seg]],
+                "keypoint": [m.manifest for m in ordered[n_seg:]]}
+    return FoldOutcome(fold=fold, test_indices=test_idx, manifest=manifest, pattern_counts=np.stack(counts),
+                       keypoints=keypoints)
+
+
 def train_ensemble(
     samples: Sequence[TrainingSample],
     config: EnsembleTrainingConfig,
@@ -69,93 +157,136 @@ def train_ensemble(
     device: str = "cpu",
     progress: Progress | None = None,
     folds: FoldAssignment | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Train every member on every fold, fit the nested stackers and evaluate; return ensemble.json.
 
     ``progress`` receives dicts with ``stage``, ``fold``, ``member``, ``epoch``, ``epochs``, ``eta_s``
     (and ``loss`` when the member reports it); raising :class:`TrainingCancelled` inside it stops the
     run. ``folds`` (one fold per sample, e.g. a dataset snapshot's) replaces the patient-grouped
-    assignment made from ``config.n_folds`` and ``config.seed``.
+    assignment made from ``config.n_folds`` and ``config.seed``. ``workers`` > 1 trains that many
+    (fold, member) pairs at once in separate processes (a GPU host has the memory and cores for it);
+    the folds, members and artifacts are the same as with one (the weights differ only by the
+    run-to-run noise of training).
     """
-    if folds is None:
-        if len(samples) < config.n_folds:
-            raise ValueError(f"{len(samples)} samples cannot make {config.n_folds} folds")
-        folds = grouped_kfold([s.group or s.name for s in samples], n_folds=config.n_folds, seed=config.seed)
-    elif len(folds.fold_of_image) != len(samples):
-        raise ValueError(f"the fold assignment covers {len(folds.fold_of_image)} images, not {len(samples)}")
-    n_folds = folds.n_folds
+    folds = resolve_folds(samples, config, folds)
     report = progress or (lambda _event: None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    members = [*config.segmentation, *config.keypoint]
-    n_steps = n_folds * len(members)
     started = time.monotonic()
-    step = 0
+    tasks = [(fold, index) for fold in range(folds.n_folds)
+             for index in range(len(config.segmentation) + len(config.keypoint))]
+    done: dict[tuple[int, int], float] = {}  # (fold, member) -> fraction of its epochs done
 
-    folds_manifest: list[dict[str, Any]] = []
-    oof_counts: list[NDArray[np.int64]] = []
-    oof_keypoints: list[list[NDArray[np.float64]]] = []  # per fold: (n_images, K_kp) objects
-    fold_test_indices: list[list[int]] = []
-    for fold in range(n_folds):
-        train_idx = folds.train_indices(fold).tolist()
-        test_idx = folds.test_indices(fold).tolist()
-        fold_test_indices.append(test_idx)
-        train_samples = [samples[i] for i in train_idx]
-        test_samples = [samples[i] for i in test_idx]
-        fold_entry: dict[str, Any] = {"fold": fold, "test": [samples[i].name for i in test_idx],
-                                      "segmentation": [], "keypoint": []}
-        seg_predictions: list[list[NDArray[np.uint8]]] = []  # per member: per test image
-        kp_predictions: list[list[NDArray[np.float64]]] = []
-        for spec in members:
-            def member_progress(event: dict[str, Any], _fold=fold, _spec=spec, _step=step) -> None:
-                fraction = (_step + event.get("epoch", 0) / max(event.get("epochs", 1), 1)) / n_steps
-                elapsed = time.monotonic() - started
-                eta = elapsed / fraction - elapsed if fraction > 0 else None
-                report({"stage": "train", "fold": _fold, "member": _spec.name, **event,
-                        "eta_s": None if eta is None else round(eta)})
+    def forward(event: dict[str, Any]) -> None:
+        if event.get("stage") == "train":
+            done[event["fold"], event["member_index"]] = event.get("epoch", 0) / max(event.get("epochs", 1), 1)
+            fraction = sum(done.values()) / len(tasks)
+            elapsed = time.monotonic() - started
+            event = {**event, "eta_s": round(elapsed / fraction - elapsed) if fraction > 0 else None}
+        report({k: v for k, v in event.items() if k != "member_index"})
 
-            directory = out_dir / f"fold{fold}" / _member_dir_name(spec)
-            backend = get_backend(spec.backend)
-            backend.train(spec, train_samples, out_dir=directory, device=device, progress=member_progress,
-                          seed=config.seed + fold)
-            model = backend.load(directory, device=device)
-            report({"stage": "predict_out_of_fold", "fold": fold, "member": spec.name})
-            if spec.kind == "segmentation":
-                seg_predictions.append([model.predict(s.image) for s in test_samples])
-            else:
-                kp_predictions.append([model.predict(s.image).joints_xy for s in test_samples])
-            fold_entry[spec.kind].append({"name": spec.name, "path": str(directory.relative_to(out_dir)),
-                                          "spec": {"backend": spec.backend, "architecture": spec.architecture,
-                                                   "params": spec.params}})
-            step += 1
-        counts = [
-            image_pattern_counts(np.stack([member[i] for member in seg_predictions]), sample.label_map)
-            for i, sample in enumerate(test_samples)
-        ]
-        oof_counts.append(np.stack(counts))
-        oof_keypoints.append([[member[i] for member in kp_predictions] for i in range(len(test_samples))])
-        folds_manifest.append(fold_entry)
+    if workers > 1 and len(tasks) > 1:
+        members = _train_members_in_processes(samples, config, folds, tasks, out_dir=out_dir, device=device,
+                                              progress=forward, workers=workers)
+    else:
+        members = [train_member(samples, config, folds, fold, index, out_dir=out_dir, device=device,
+                                progress=forward) for fold, index in tasks]
+    outcomes = [fold_outcome(samples, config, folds, fold, [m for m in members if m.fold == fold])
+                for fold in range(folds.n_folds)]
+    manifest = assemble_ensemble(samples, config, outcomes, progress=report)
+    manifest["train_seconds"] = round(time.monotonic() - started, 1)
+    (out_dir / "ensemble.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
 
+
+def _member_worker(samples: Sequence[TrainingSample], config: EnsembleTrainingConfig, folds: FoldAssignment,
+                   task: tuple[int, int], out_dir: Path, device: str, events: Any, threads: int) -> MemberOutcome:
+    import torch
+
+    torch.set_num_threads(threads)
+    return train_member(samples, config, folds, *task, out_dir=out_dir, device=device, progress=events.put)
+
+
+def _train_members_in_processes(samples: Sequence[TrainingSample], config: EnsembleTrainingConfig,
+                                folds: FoldAssignment, tasks: list[tuple[int, int]], *, out_dir: Path,
+                                device: str, progress: Progress, workers: int) -> list[MemberOutcome]:
+    """(fold, member) tasks in ``workers`` spawned processes; their events are relayed to ``progress`` here.
+
+    The slowest tasks (key-point members) are submitted first. A :class:`TrainingCancelled` (or any
+    error) raised by ``progress`` or a task stops every process.
+    """
+    import multiprocessing
+    import os
+    import queue
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    workers = min(workers, len(tasks))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    n_seg = len(config.segmentation)
+    ordered = sorted(tasks, key=lambda task: (task[1] < n_seg, task))  # key-point members first
+
+    def relay(events: Any) -> None:
+        while True:
+            try:
+                progress(events.get_nowait())
+            except queue.Empty:
+                return
+
+    with context.Manager() as manager:
+        events = manager.Queue()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        try:
+            futures = [pool.submit(_member_worker, samples, config, folds, task, out_dir, device, events, threads)
+                       for task in ordered]
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for future in finished:
+                    future.result()  # re-raise a task's error here
+                relay(events)
+            relay(events)  # events sent after the last poll
+            return [future.result() for future in futures]
+        except BaseException:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def assemble_ensemble(samples: Sequence[TrainingSample], config: EnsembleTrainingConfig,
+                      outcomes: Sequence[FoldOutcome], *, progress: Progress | None = None) -> dict[str, Any]:
+    """Fit the nested stackers and the key-point weights on the folds' out-of-fold predictions; evaluate.
+
+    Returns the ensemble manifest (ensemble.json without ``train_seconds``).
+    """
+    report = progress or (lambda _event: None)
+    outcomes = sorted(outcomes, key=lambda o: o.fold)
+    fold_test_indices = [o.test_indices for o in outcomes]
+    oof_keypoints = [o.keypoints for o in outcomes]
     report({"stage": "stacking"})
     segmentation_names = [spec.architecture for spec in config.segmentation]
     nested = fit_nested_stackers_from_counts(
-        oof_counts, model_order=segmentation_names, n_parts=config.n_parts, seed=42, reference_mode=False
+        [o.pattern_counts for o in outcomes], model_order=segmentation_names, n_parts=config.n_parts, seed=42,
+        reference_mode=False, threshold="iou",
     )
     evaluation = evaluate_held_out(nested)
     keypoint_weights = _fit_keypoint_weights(samples, fold_test_indices, oof_keypoints, len(config.keypoint))
     keypoint_eval = _evaluate_keypoints(samples, fold_test_indices, oof_keypoints,
                                         [spec.architecture for spec in config.keypoint], keypoint_weights)
     report({"stage": "evaluate"})
-    manifest = {
+    return {
         "format": ENSEMBLE_FORMAT,
         "name": config.name,
         "view": config.view,
         "seed": config.seed,
-        "n_folds": n_folds,
+        "n_folds": len(outcomes),
         "n_parts": config.n_parts,
         "segmentation_names": segmentation_names,
         "keypoint_names": [spec.architecture for spec in config.keypoint],
         "keypoint_weights": None if keypoint_weights is None else [round(float(w), 6) for w in keypoint_weights],
-        "folds": folds_manifest,
+        "folds": [o.manifest for o in outcomes],
         "stackers": {
             "femur": [[s.to_dict() for s in fold] for fold in nested.femur],
             "tibia": [[s.to_dict() for s in fold] for fold in nested.tibia],
@@ -168,10 +299,7 @@ def train_ensemble(
             "table_ii": table_ii(evaluation.records("front"), member_order=segmentation_names),
             "keypoints": keypoint_eval,
         },
-        "train_seconds": round(time.monotonic() - started, 1),
     }
-    (out_dir / "ensemble.json").write_text(json.dumps(manifest, indent=2))
-    return manifest
 
 
 def _single_leg_oof(samples: Sequence[TrainingSample], fold_test_indices: list[list[int]],

@@ -11,6 +11,7 @@
   (``benchmarks/keypoint_members.py``). Heatmap members use the integral (soft-argmax L1) loss,
   which converges far faster from random initialisation than heatmap MSE, and a two-stage
   (leg, then joint patch) design; ``max_seconds`` caps the wall time of a slow machine.
+* ``gpu``: the ``default`` members with the longer schedule a GPU affords (no wall-time cap).
 * ``paper``: the paper's schedule for a GPU (spec §2.1): Adam lr 5e-4, batch 32, 250 epochs, MSE
   heatmap loss (YOLO-pose keeps its own loss, with Adam 5e-4, batch 32, 250 epochs).
 
@@ -81,6 +82,8 @@ _HM_DEFAULT = {
     "max_seconds": 330,
 }
 
+_YOLO_GPU = {**_YOLO_DEFAULT, "epochs": 60}
+_HM_GPU = {**_HM_DEFAULT, "epochs": 60, "max_seconds": None}
 _YOLO_PAPER = {"epochs": 250, "imgsz": 1024, "batch": 32, "optimizer": "Adam", "lr0": 5e-4, "rect": False}
 _HM_PAPER = {
     "global_input_size": [512, 64],
@@ -106,6 +109,12 @@ KEYPOINT_CONFIGS: dict[str, list[MemberSpec]] = {
         _heatmap("fpn-hrnet_w18_small", **_HM_DEFAULT),
         _heatmap("fpn-resnet18", **_HM_DEFAULT),
         _heatmap("simplebaseline-resnet18", **_HM_DEFAULT, sb_level=-2, deconv_layers=2),
+    ],
+    "gpu": [
+        _yolo("yolov8n-pose", **_YOLO_GPU),
+        _heatmap("fpn-hrnet_w18_small", **_HM_GPU),
+        _heatmap("fpn-resnet18", **_HM_GPU),
+        _heatmap("simplebaseline-resnet18", **_HM_GPU, sb_level=-2, deconv_layers=2),
     ],
     "paper": [
         _yolo("yolov8n-pose", **_YOLO_PAPER),

@@ -146,7 +146,7 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
         from inference.ensemble_store import default_device
 
         manifest = train_ensemble(samples, config, out_dir=out_dir, device=default_device(), progress=progress,
-                                  folds=folds)
+                                  folds=folds, workers=settings.TRAINING_WORKERS)
         ensemble = _register(run, manifest, out_dir)
     except TrainingCancelled:
         TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())

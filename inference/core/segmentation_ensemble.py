@@ -209,7 +209,7 @@ def pattern_bits(n_members: int) -> NDArray[np.uint8]:
     return ((patterns[:, None] >> np.arange(n_members, dtype=np.int64)) & 1).astype(np.uint8)
 
 
-def logistic_lookup_table(coefficients: ArrayLike, intercept: float) -> NDArray[np.bool_]:
+def logistic_lookup_table(coefficients: ArrayLike, intercept: float, threshold: float = 0.5) -> NDArray[np.bool_]:
     """Evaluate a binary logistic stacker on every vote pattern.
 
     Parameters
@@ -218,18 +218,22 @@ def logistic_lookup_table(coefficients: ArrayLike, intercept: float) -> NDArray[
         ``beta_1 .. beta_K`` in member order.
     intercept : float
         ``beta_0``.
+    threshold : float
+        Probability above which a pattern is positive: 0.5 is scikit-learn's ``predict`` (the
+        paper); a stacker tuned for IOU stores its own (:func:`training.core.stacking.fit_stacker`).
 
     Returns
     -------
     (2**K,) bool array
-        ``table[i]`` is True iff ``beta_0 + sum_k beta_k * bit_k(i) > 0``, i.e. iff the predicted
-        probability exceeds 0.5 (scikit-learn's ``predict``).
+        ``table[i]`` is True iff ``beta_0 + sum_k beta_k * bit_k(i) > logit(threshold)``.
     """
     coef = np.asarray(coefficients, dtype=np.float64)
     if coef.ndim != 1 or not np.all(np.isfinite(coef)) or not np.isfinite(intercept):
         raise ValueError("coefficients must be a finite 1-D array and intercept a finite float")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
     decision = pattern_bits(coef.size).astype(np.float64) @ coef + float(intercept)
-    return decision > 0.0
+    return decision > float(np.log(threshold / (1.0 - threshold)))
 
 
 def _as_table(source: ArrayLike | LookupTableSource, n_members: int, *, name: str) -> NDArray[np.bool_]:

@@ -212,6 +212,9 @@ class Stacker:
         Logistic-regression settings used.
     fit_intercept : bool
         False for the no-intercept model of [P] (then ``intercept`` is 0).
+    threshold : float
+        Probability above which a pixel is the bone: 0.5 in the paper; fitted for IOU by
+        ``fit_stacker(threshold="iou")``.
     n_iter : int
         Solver iterations (``n_iter_``).
     sklearn_version, numpy_version : str
@@ -230,6 +233,7 @@ class Stacker:
     max_iter: int = 1000
     tol: float = 1e-6
     fit_intercept: bool = True
+    threshold: float = 0.5
     n_iter: int = 0
     sklearn_version: str = field(default=sklearn.__version__)
     numpy_version: str = field(default=np.__version__)
@@ -240,6 +244,8 @@ class Stacker:
             raise ValueError(
                 f"{len(self.coefficients)} coefficients for {len(self.model_order)} members"
             )
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
 
     @property
     def n_members(self) -> int:
@@ -252,8 +258,8 @@ class Stacker:
         return bone_label(self.bone)
 
     def lookup_table(self) -> NDArray[np.bool_]:
-        """Return the ``(2**K,)`` boolean table: pattern -> positive (probability > 0.5)."""
-        return logistic_lookup_table(self.coefficients, self.intercept)
+        """Return the ``(2**K,)`` boolean table: pattern -> positive (probability > ``threshold``)."""
+        return logistic_lookup_table(self.coefficients, self.intercept, self.threshold)
 
     def pattern_probabilities(self) -> NDArray[np.float64]:
         """Return the ``(2**K,)`` positive-class probabilities of every vote pattern."""
@@ -284,6 +290,7 @@ class Stacker:
             "max_iter": int(self.max_iter),
             "tol": float(self.tol),
             "fit_intercept": bool(self.fit_intercept),
+            "threshold": float(self.threshold),
             "n_iter": int(self.n_iter),
             "sklearn_version": self.sklearn_version,
             "numpy_version": self.numpy_version,
@@ -319,6 +326,7 @@ class Stacker:
             max_iter=int(data.get("max_iter", 1000)),
             tol=float(data.get("tol", 1e-6)),
             fit_intercept=bool(data.get("fit_intercept", True)),
+            threshold=float(data.get("threshold", 0.5)),
             n_iter=int(data.get("n_iter", 0)),
             sklearn_version=str(data.get("sklearn_version", "")),
             numpy_version=str(data.get("numpy_version", "")),
@@ -341,6 +349,7 @@ def fit_stacker(
     max_iter: int = 1000,
     tol: float = 1e-6,
     fit_intercept: bool = True,
+    threshold: float | str = 0.5,
 ) -> Stacker:
     """Fit a logistic stacker on vote-pattern counts.
 
@@ -358,6 +367,10 @@ def fit_stacker(
         ``LogisticRegression`` settings; the defaults are [C]'s (L2, lbfgs, intercept).
     fit_intercept : bool
         True ([C]); False gives the no-intercept model written in [P].
+    threshold : float or "iou"
+        The decision probability: 0.5 ([P], [C]), or ``"iou"``: the cut-off on the fitted
+        probabilities that maximises the pooled IOU of the training counts ([D], see
+        :func:`iou_threshold`).
 
     Returns
     -------
@@ -406,11 +419,16 @@ def fit_stacker(
             logger.warning("stacker %s fold=%s part=%s: %s", bone, fold, part, w.message)
         else:
             warnings.warn(w.message, w.category, stacklevel=2)
+    coefficients = tuple(float(c) for c in model.coef_[0])
+    intercept = float(np.ravel(model.intercept_)[0]) if fit_intercept else 0.0
+    if threshold == "iou":
+        decision = bits @ np.asarray(coefficients) + intercept
+        threshold = iou_threshold(1.0 / (1.0 + np.exp(-decision)), arr)
     return Stacker(
         bone=BONE_NAMES[bone_label(bone)],
         model_order=order,
-        coefficients=tuple(float(c) for c in model.coef_[0]),
-        intercept=float(np.ravel(model.intercept_)[0]) if fit_intercept else 0.0,
+        coefficients=coefficients,
+        intercept=intercept,
         fold=fold,
         part=part,
         n_train_pixels=n_negative + n_positive,
@@ -419,8 +437,42 @@ def fit_stacker(
         max_iter=int(max_iter),
         tol=float(tol),
         fit_intercept=bool(fit_intercept),
+        threshold=float(threshold),
         n_iter=int(np.max(model.n_iter_)),
     )
+
+
+def iou_threshold(probabilities: ArrayLike, counts: ArrayLike) -> float:
+    """The decision probability that maximises the pooled IOU of a pattern rule on ``counts`` ([D]).
+
+    The paper labels a pixel positive when the stacker's probability exceeds 0.5, which maximises
+    pixel accuracy; Table II reports IOU, where background pixels count for nothing. Taking the
+    patterns in decreasing probability, the IOU-optimal positive set is the best prefix: a pattern
+    is worth including iff its precision exceeds the IOU reached, which is below 0.5 for imperfect
+    members. Patterns of equal probability go in together. The returned threshold lies halfway
+    (in probability) between the last pattern taken and the first left out, so that
+    ``probability > threshold`` reproduces the chosen set.
+
+    Parameters
+    ----------
+    probabilities : (2**K,) array
+        The stacker's probability of every vote pattern.
+    counts : (2**K, 2) int array
+        Training pixel counts per (pattern, label).
+    """
+    prob = np.asarray(probabilities, dtype=np.float64)
+    arr = _check_counts(counts)
+    levels = np.unique(prob)[::-1]  # distinct probabilities, highest first
+    total_positive = float(arr[:, 1].sum())
+    best_iou, best_k = -1.0, 1
+    for k, level in enumerate(levels, start=1):
+        chosen = prob >= level
+        iou = float(arr[chosen, 1].sum()) / (float(arr[chosen, 0].sum()) + total_positive)
+        if iou > best_iou:
+            best_iou, best_k = iou, k
+    lowest_taken = levels[best_k - 1]
+    next_level = levels[best_k] if best_k < len(levels) else 0.0
+    return float(np.clip((lowest_taken + next_level) / 2.0, 1e-12, 1.0 - 1e-12))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -519,6 +571,7 @@ def fit_nested_stackers_from_counts(
     max_iter: int = 1000,
     tol: float = 1e-6,
     fit_intercept: bool = True,
+    threshold: float | str = 0.5,
 ) -> NestedStackers:
     """Fit the F x P stackers per bone from per-image pattern counts.
 
@@ -531,8 +584,8 @@ def fit_nested_stackers_from_counts(
         Passed to :func:`assign_parts` per fold (the seed is reset per fold, as in [C]).
     parts_per_fold : sequence of F int arrays, optional
         Explicit part assignment; overrides ``n_parts``/``seed``/``reference_mode``.
-    C, max_iter, tol, fit_intercept :
-        Logistic-regression settings (see :func:`fit_stacker`).
+    C, max_iter, tol, fit_intercept, threshold :
+        Logistic-regression settings and decision threshold (see :func:`fit_stacker`).
 
     Returns
     -------
@@ -573,6 +626,7 @@ def fit_nested_stackers_from_counts(
                         fit_stacker(
                             train, bone=label, model_order=model_order, fold=f, part=p,
                             C=C, max_iter=max_iter, tol=tol, fit_intercept=fit_intercept,
+                            threshold=threshold,
                         )
                     )
                 except ValueError as exc:

@@ -19,6 +19,7 @@ from training.core.stacking import (
     fit_stacker,
     fold_pattern_counts,
     image_pattern_counts,
+    iou_threshold,
     pooled_iou_from_counts,
     vote_pattern_counts,
 )
@@ -155,6 +156,42 @@ def test_stacker_json_round_trip() -> None:
     np.testing.assert_array_equal(again.lookup_table(), stacker.lookup_table())
     with pytest.raises(ValueError):
         Stacker.from_json(json.dumps({**data, "format_version": 99}))
+
+
+def test_stacker_threshold_round_trips_and_old_records_read_as_one_half() -> None:
+    counts = np.array([[50, 2], [5, 9], [6, 8], [1, 40]])
+    tuned = fit_stacker(counts, bone="femur", model_order=("a", "b"), threshold="iou")
+    data = tuned.to_dict()
+    assert Stacker.from_dict(data) == tuned
+    del data["threshold"]
+    assert Stacker.from_dict(data).threshold == 0.5
+    with pytest.raises(ValueError, match="threshold"):
+        Stacker.from_dict({**tuned.to_dict(), "threshold": 1.0})
+
+
+def test_iou_threshold_finds_the_best_of_all_pattern_rules() -> None:
+    # With probabilities ordered like the patterns' precision, the best prefix is the best of all
+    # 2**(2**K) pattern rules (K = 3: 256 rules, brute force).
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        counts = rng.integers(0, 400, size=(8, 2))
+        counts[0] = [20000, rng.integers(0, 300)]  # the all-negative pattern: mostly background
+        precision = (counts[:, 1] + 0.5) / (counts.sum(axis=1) + 1.0)
+        threshold = iou_threshold(precision, counts)
+        chosen = pooled_iou_from_counts(counts, precision > threshold)
+        best = max(pooled_iou_from_counts(counts, np.array([(rule >> i) & 1 for i in range(8)], bool))
+                   for rule in range(256))
+        assert chosen == pytest.approx(best)
+
+
+def test_iou_tuned_stacker_beats_the_half_threshold_on_its_training_counts(sim_fold) -> None:
+    counts = fold_pattern_counts((m for _, m in sim_fold), (t for t, _ in sim_fold))
+    for bone in (0, 1):
+        half = fit_stacker(counts[:, bone].sum(axis=0), bone=bone + 1)
+        tuned = fit_stacker(counts[:, bone].sum(axis=0), bone=bone + 1, threshold="iou")
+        assert tuned.coefficients == half.coefficients and 0 < tuned.threshold < 1
+        train = counts[:, bone].sum(axis=0)
+        assert pooled_iou_from_counts(train, tuned.lookup_table()) >= pooled_iou_from_counts(train, half.lookup_table())
 
 
 def test_fit_stacker_needs_both_classes() -> None:
