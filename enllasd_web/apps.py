@@ -13,4 +13,5 @@ class EnllasdWebConfig(AppConfig):
 
         # After every migrate (and every test-database flush) the three role groups exist. Signals go
         # out per app in INSTALLED_APPS order; by the last app's signal every permission exists.
-        post_migrate.connect(ensure_role_groups, sender=apps.get_app_config("training"), dispatch_uid="enllasd_roles")
+        last_app = list(apps.get_app_configs())[-1]
+        post_migrate.connect(ensure_role_groups, sender=last_app, dispatch_uid="enllasd_roles")

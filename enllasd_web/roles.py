@@ -78,7 +78,7 @@ ROLE_MODEL_PERMISSIONS: dict[str, dict[str, list[str]]] = {
         "inference": ["view_prediction", "view_modelversion", "view_ensembleversion"],
         "training": ["view_trainingrun"],
     },
-    "admin": {app: ["*"] for app in ("annotations", "inference", "training", "auth", "authtoken")},
+    "admin": {app: ["*"] for app in ("annotations", "inference", "training", "audit", "auth", "authtoken")},
 }
 
 

@@ -179,6 +179,8 @@ def _observe(
     f_x = f_cols + col_offset + 0.5
     f_top, f_low = float(f_y.min()), float(f_y.max())
     in_band = (f_y > f_low - band_frac * (f_low - f_top)) & (f_y <= f_low)
+    if not np.any(in_band):  # a femur one row tall: no band above its lowest row
+        raise _Skip("knee_update_skipped_narrow_femur")
     x_lo, x_hi = float(f_x[in_band].min()), float(f_x[in_band].max())
     width = x_hi - x_lo
     t_top = float(t_rows.min()) + 0.5

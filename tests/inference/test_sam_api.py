@@ -140,3 +140,27 @@ def test_web_side_never_imports_torch():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "torch loaded: False"
+
+
+def test_admin_actions_queue_sam_drafts_for_images_and_cases(admin_user_role, image, case, settings):
+    from django.test import Client
+
+    admin_user_role.is_staff = True
+    admin_user_role.save()
+    client = Client()
+    client.force_login(admin_user_role)
+    response = client.post(reverse("admin:annotations_image_changelist"),
+                           {"action": "draft_images_with_sam", "_selected_action": [image.pk]}, follow=True)
+    job = PrelabelJob.objects.get()
+    assert (job.image_ids, job.status, job.created_by) == ([image.pk], PrelabelStatus.QUEUED, admin_user_role)
+    assert "SAM pre-labelling job" in response.content.decode()
+
+    client.post(reverse("admin:annotations_case_changelist"),
+                {"action": "draft_cases_with_sam", "_selected_action": [case.pk]}, follow=True)
+    assert PrelabelJob.objects.latest("pk").image_ids == [image.pk]
+
+    settings.SAM_DEFAULT_MODEL, settings.SAM_CHECKPOINT = "sam_vit_b", "/nowhere/sam_vit_b.pth"
+    refused = client.post(reverse("admin:annotations_image_changelist"),
+                          {"action": "draft_images_with_sam", "_selected_action": [image.pk]}, follow=True)
+    assert "SAM drafts not started" in refused.content.decode()
+    assert PrelabelJob.objects.count() == 2

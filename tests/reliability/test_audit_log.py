@@ -165,3 +165,13 @@ def test_query_api_filters_and_is_admin_only(image, annotator_client, reviewer_c
     this_image = admin_client_api.get("/api/audit/", {"object_type": "image", "object_id": image.pk}).json()
     assert sorted(e["username"] for e in this_image["results"]) == ["anna", "rita"]
     assert admin_client_api.get("/api/audit/", {"action": "fly"}).status_code == 400
+
+
+def test_admin_role_staff_reads_the_log_in_the_admin_site(image, admin_user_role, annotator_client):
+    annotator_client.get(f"/api/images/{image.pk}/")
+    admin_user_role.is_staff = True
+    admin_user_role.save()
+    client = Client()
+    client.force_login(admin_user_role)  # an admin by role, not a superuser
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403

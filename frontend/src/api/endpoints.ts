@@ -8,6 +8,7 @@ import type {
   ReviewEvent,
   ReviewItem,
   RevisionInfo,
+  PrelabelJob,
   SamModels,
   SamRequest,
   SamResponse,
@@ -24,6 +25,8 @@ export const urls = {
   align: () => `/api/align/`,
   sam: (id: number) => `/api/images/${id}/sam/`,
   samModels: () => `/api/sam/models/`,
+  prelabelStart: () => `/api/sam/prelabel/`,
+  prelabelJob: (id: number) => `/api/sam/prelabel/${id}/`,
   reviewItems: () => `/api/review/items/`,
   reviewItem: (id: number) => `/api/review/items/${id}/`,
   reviewAction: (id: number, action: "accept" | "correct" | "reject") => `/api/review/items/${id}/${action}/`,
@@ -47,6 +50,8 @@ export const api = {
     postJson<AlignmentJson>(urls.align(), body, { signal }),
   sam: (imageId: number, body: SamRequest, signal?: AbortSignal) => postJson<SamResponse>(urls.sam(imageId), body, { signal }),
   samModels: () => getJson<SamModels>(urls.samModels()),
+  prelabelStart: (body: { case_ids?: number[]; image_ids?: number[] }) => postJson<{ job: number }>(urls.prelabelStart(), body),
+  prelabelJob: (id: number) => getJson<PrelabelJob>(urls.prelabelJob(id)),
   async reviewItems(filters: Record<string, string | number | null | undefined>): Promise<ReviewItem[]> {
     return rowsOf<ReviewItem>(await getJson(urls.reviewItems() + query(filters)));
   },

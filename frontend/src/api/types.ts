@@ -97,6 +97,21 @@ export interface SamModel {
   message?: string;
 }
 
+/** A batch SAM pre-labelling job (GET /api/sam/prelabel/<id>/). */
+export interface PrelabelJob {
+  id: number;
+  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  model: string;
+  total: number;
+  /** Images that got a sam_assisted revision. */
+  done: number;
+  /** Images that already had a revision. */
+  skipped: number;
+  failed: number;
+  errors: Record<string, string>;
+  error: string;
+}
+
 export interface SamModels {
   default: string | null;
   models: SamModel[];

@@ -191,15 +191,17 @@ def _pooled_iou(preds: list[np.ndarray], truths: list[np.ndarray], label: int) -
 
 
 def test_learns_separable_image_and_maps_back_to_original_grid(tmp_path: Path) -> None:
-    spec = _spec("FPN", epochs=40, lr=3e-3, dice_weight=1.0, schedule="constant")
+    # Unet (full-resolution decoder) reaches IOU 0.99 here; FPN (1/4-resolution output) sat at 0.90,
+    # on either side of the bar depending on the torch thread count.
+    spec = _spec("Unet", epochs=40, lr=3e-3, dice_weight=1.0, schedule="constant")
     smp_backend.train(spec, SAMPLES, out_dir=tmp_path, seed=0)
     model = smp_backend.load(tmp_path)
     held_out = [_sample(i) for i in (4, 5)]  # 100 x 37: letterboxed to 128 x 47 inside 128 x 64
     preds = [model.predict(s.image) for s in held_out]
     truths = [s.label_map for s in held_out]
     assert all(p.shape == (100, 37) for p in preds)
-    assert _pooled_iou(preds, truths, 1) > 0.9
-    assert _pooled_iou(preds, truths, 2) > 0.9
+    assert _pooled_iou(preds, truths, 1) > 0.9, "the member did not learn a perfectly separable image"
+    assert _pooled_iou(preds, truths, 2) > 0.9, "the member did not learn a perfectly separable image"
     # Bigger input at another scale still lands on the original grid.
     big = _sample(6, height=200, width=74)
     pred = model.predict(big.image)

@@ -100,6 +100,8 @@ def test_conflict_flag_still_applies() -> None:
         (lambda m: m.__setitem__(m == 2, 0), "knee_update_skipped_empty_bone"),
         (lambda m: m.__setitem__(m == 1, 0), "knee_update_skipped_empty_bone"),
         (lambda m: m.__setitem__((slice(40, 50), slice(24, 40)), 0), "knee_update_skipped_narrow_femur"),
+        # a femur one row tall (a poor member's mask): no band above its lowest row
+        (lambda m: (m.__setitem__(m == 1, 0), m.__setitem__((20, slice(20, 40)), 1)), "knee_update_skipped_narrow_femur"),
     ],
 )
 def test_skips_leave_prior_unchanged(edit, flag) -> None:
