@@ -197,6 +197,13 @@ CELERY_TASK_ROUTES = {
     "inference.tasks.inference_*": {"queue": "inference"},
     "inference.tasks.sam_*": {"queue": "sam"},
     "training.tasks.*": {"queue": "training"},
+    "enllasd_web.tasks.*": {"queue": "default"},
+}
+# Celery beat (scripts/run starts it inside the worker; docker-compose runs a beat service): every
+# REQUEUE_PENDING_EVERY_S seconds, re-publish jobs whose messages were lost while Redis was down.
+CELERY_BEAT_SCHEDULE = {
+    "requeue-pending": {"task": "enllasd_web.tasks.maintenance_requeue_pending",
+                        "schedule": env_int("REQUEUE_PENDING_EVERY_S", 300)},
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600 - 60)

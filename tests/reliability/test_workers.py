@@ -206,6 +206,14 @@ def test_requeue_selects_only_jobs_still_owed():
     call_command("requeue_pending", "--queued-for", "3000", stdout=output)  # the command, same selection
     app.control.purge()
     assert output.getvalue().startswith("1 derivative job(s) and 1 prediction job(s) re-queued")
+    # Celery beat runs the same selection every REQUEUE_PENDING_EVERY_S through a registered task.
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["requeue-pending"]
+    assert entry["task"] in _project_tasks() and entry["schedule"] == 300
+    summary = app.tasks[entry["task"]].apply().get()
+    app.control.purge()
+    assert "re-queued" in summary and summary.endswith(", 0 failed to publish")
 
 
 # ------------------------------------------------------------------------------------------------
