@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from annotations import review_services
 from annotations.apis import _paginated
-from annotations.models import Cohort, Image, ReviewEvent, ReviewItem, ReviewStatus, View
+from annotations.models import Cohort, Image, ReviewEvent, ReviewItem, ReviewStatus, SpacingSource, View
 from enllasd_web.parsers import SafeJSONParser
 from enllasd_web.roles import IsReviewer
 
@@ -325,6 +325,10 @@ class AlignApi(APIView):
             default=review_services.LIVE_MC_SAMPLES_DEFAULT,
             help_text="Pixels per Monte-Carlo draw; more narrows the reported spread but takes longer.",
         )
+        image = serializers.IntegerField(
+            required=False, min_value=1,
+            help_text="The image the document belongs to: its scale (DICOM or a user calibration) gives lengths in mm.",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -335,7 +339,12 @@ class AlignApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        spacing = None
+        if "image" in values:
+            image = get_object_or_404(Image, pk=values["image"])
+            if image.spacing_source != SpacingSource.NONE and (image.pixel_spacing_mm or 0) > 0:
+                spacing = image.pixel_spacing_mm
         return Response(review_services.labelme_alignment_compute(
             document=values["document"], width=values.get("width"), height=values.get("height"),
-            mc_samples=values["mc_samples"],
+            pixel_spacing_mm=spacing, mc_samples=values["mc_samples"],
         ))

@@ -99,3 +99,18 @@ def test_align_needs_a_login(phantom_files) -> None:
     from tests.conftest import api_client_for
 
     assert _align(api_client_for(None), {"document": phantom_files[0]}).status_code == 401
+
+
+def test_the_image_scale_gives_lengths_in_mm(annotator_client, phantom_files, image) -> None:
+    from annotations.models import Image, SpacingSource
+
+    document, _ = phantom_files
+    unscaled = _align(annotator_client, {"document": document, "image": image.pk, "mc_samples": 50}).json()
+    assert unscaled["pixel_spacing_mm"] is None and unscaled["legs"][0]["metrics"]["MAD"]["unit"] == "px"
+    Image.objects.filter(pk=image.pk).update(pixel_spacing_mm=0.25, spacing_source=SpacingSource.USER)
+    scaled = _align(annotator_client, {"document": document, "image": image.pk, "mc_samples": 50}).json()
+    assert scaled["pixel_spacing_mm"] == 0.25 and scaled["legs"][0]["metrics"]["MAD"]["unit"] == "mm"
+    assert scaled["legs"][0]["metrics"]["MAD"]["value"] == pytest.approx(
+        0.25 * unscaled["legs"][0]["metrics"]["MAD"]["value"], rel=1e-6)
+    assert scaled["legs"][0]["metrics"]["mLDFA"]["value"] == unscaled["legs"][0]["metrics"]["mLDFA"]["value"]
+    assert _align(annotator_client, {"document": document, "image": 999999}).status_code == 404

@@ -3,6 +3,8 @@
 import { getJson, postJson, query, rowsOf } from "./http";
 import type {
   AlignmentJson,
+  CalibrationProvenance,
+  CalibrationRequest,
   ImageInfo,
   PredictionInfo,
   ReviewEvent,
@@ -22,6 +24,7 @@ export const urls = {
   revisionCreate: (id: number) => `/api/images/${id}/revisions/create/`,
   revision: (id: number) => `/api/revisions/${id}/`,
   predictions: (id: number) => `/api/images/${id}/predictions/`,
+  calibration: (id: number) => `/api/images/${id}/calibration/`,
   align: () => `/api/align/`,
   sam: (id: number) => `/api/images/${id}/sam/`,
   samModels: () => `/api/sam/models/`,
@@ -46,7 +49,9 @@ export const api = {
   async predictions(imageId: number): Promise<PredictionInfo[]> {
     return rowsOf<PredictionInfo>(await getJson(urls.predictions(imageId)));
   },
-  align: (body: { document: unknown; width: number; height: number }, signal?: AbortSignal) =>
+  calibration: (imageId: number) => getJson<CalibrationProvenance>(urls.calibration(imageId)),
+  calibrate: (imageId: number, body: CalibrationRequest) => postJson<CalibrationProvenance>(urls.calibration(imageId), body),
+  align: (body: { document: unknown; width: number; height: number; image?: number }, signal?: AbortSignal) =>
     postJson<AlignmentJson>(urls.align(), body, { signal }),
   sam: (imageId: number, body: SamRequest, signal?: AbortSignal) => postJson<SamResponse>(urls.sam(imageId), body, { signal }),
   samModels: () => getJson<SamModels>(urls.samModels()),

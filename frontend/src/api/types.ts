@@ -185,3 +185,42 @@ export interface ReviewEvent {
   created_at?: string;
   revision?: number | null;
 }
+
+/** How a user calibrated an image (clinical.models.DRAWN_METHODS). */
+export type CalibrationMethod = "ruler" | "calibration_object";
+
+/** One ImageCalibration row (clinical/selectors/calibration.py `_calibration_json`). */
+export interface CalibrationRecord {
+  id: number;
+  method: CalibrationMethod;
+  method_label: string;
+  points: Point[];
+  known_length_mm: number;
+  pixel_spacing_mm: number;
+  previous_pixel_spacing_mm: number | null;
+  previous_spacing_source: string;
+  user: string | null;
+  created_at: string;
+}
+
+/** GET/POST /api/images/<id>/calibration/ (`image_calibration_provenance`). */
+export interface CalibrationProvenance {
+  image: number;
+  pixel_spacing_mm: number | null;
+  spacing_source: string;
+  /** dicom_pixel_spacing, dicom_imager_pixel_spacing, ruler, calibration_object, user or none. */
+  method: string;
+  status: "calibrated" | "detector_plane" | "uncalibrated";
+  length_unit: "mm" | "px";
+  notice: string | null;
+  dicom?: Record<string, unknown>;
+  /** The user calibration in force (null unless spacing_source is "user"). */
+  current: CalibrationRecord | null;
+  history: CalibrationRecord[];
+}
+
+export interface CalibrationRequest {
+  method: CalibrationMethod;
+  points: [Point, Point];
+  length_mm: number;
+}

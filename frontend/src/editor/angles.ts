@@ -7,6 +7,7 @@
 import { api } from "../api/endpoints";
 import { ApiError } from "../api/http";
 import type { AlignmentJson, LegAlignmentJson, MetricJson } from "../api/types";
+import { formatSpacing } from "../core/calibration";
 import { debounce, LatestOnly } from "../core/debounce";
 import { buildDocument, canonicalLabel, type Doc } from "../core/labelme";
 import { sameContent } from "../core/merge";
@@ -25,7 +26,8 @@ export class AnglesController {
    * alignment, with the ensemble's spread); shown without a request while the document equals it. */
   reference: { doc: Doc; alignment: AlignmentJson } | null = null;
 
-  constructor(private readonly store: EditorStore) {
+  /** ``imageId`` names the image whose scale (DICOM or a calibration) turns lengths into mm. */
+  constructor(private readonly store: EditorStore, private readonly imageId: () => number | null = () => null) {
     store.on("doc", () => this.schedule());
   }
 
@@ -54,7 +56,8 @@ export class AnglesController {
     this.busy = true;
     store.emit("alignment");
     try {
-      const body = { document: buildDocument(store.doc), width: store.imageWidth, height: store.imageHeight };
+      const image = this.imageId();
+      const body = { document: buildDocument(store.doc), width: store.imageWidth, height: store.imageHeight, ...(image === null ? {} : { image }) };
       const result = await this.latest.run(() => api.align(body, abort.signal));
       if (result === undefined) return;
       store.alignment = result;
@@ -110,8 +113,14 @@ export function renderAnglesPanel(container: HTMLElement, store: EditorStore, bu
   const alignment: AlignmentJson | null = store.alignment;
   container.append(h("div", { class: "panel-note", id: "angles-state" }, busy ? "Updating…" : alignment ? "" : store.alignmentError ?? ""));
   if (!alignment) return;
+  const scale = store.calibration.provenance;
   if (alignment.pixel_spacing_mm === null) {
-    container.append(h("p", { class: "muted small" }, "No pixel spacing: lengths are in pixels (angles are unaffected)."));
+    container.append(h("p", { class: "muted small", id: "angles-length-note" }, "No pixel spacing: lengths are in pixels (angles are unaffected)."));
+  } else if (scale?.status === "detector_plane") {
+    container.append(h("p", { class: "muted small", id: "angles-length-note" },
+      `Lengths in mm at the detector plane (${formatSpacing(alignment.pixel_spacing_mm)} mm/px): magnification unknown.`));
+  } else {
+    container.append(h("p", { class: "muted small", id: "angles-length-note" }, `Lengths in mm (${formatSpacing(alignment.pixel_spacing_mm)} mm/px).`));
   }
   alignment.legs.forEach((leg, i) => {
     const table = h("table", { class: "angles-table", "data-leg": i },

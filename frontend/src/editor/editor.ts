@@ -1,6 +1,6 @@
 /**
  * The image editor: wires the store, the image canvas, the SVG overlay, pointer input, tools,
- * SAM assist, live angles, saving and (in review mode) the review decisions.
+ * SAM assist, the scale (calibrate tool), live angles, saving and (in review mode) the review decisions.
  *
  * Boot: page context (ids, role) → image + head revision (+ review item, + newest prediction) via
  * the REST API → a local draft, if one is newer → decode the display PNG once → first render.
@@ -19,6 +19,7 @@ import { fitView, imageToScreen, zoomAt } from "../core/viewport";
 import { DEFAULT_WINDOWING, LEVEL_RANGE, WINDOW_RANGE } from "../core/windowing";
 import { byId, clear, h, toast } from "../ui/dom";
 import { AnglesController, renderAnglesPanel } from "./angles";
+import { CalibrationController, CalibrationPanel } from "./calibration";
 import { ImageLayer } from "./imageLayer";
 import { Interaction } from "./interaction";
 import { Overlay } from "./overlay";
@@ -44,6 +45,7 @@ const TOOLS: { tool: Tool; key: string; title: string; text: string }[] = [
   { tool: "insert", key: "i", title: "Insert a vertex on an edge (I)", text: "Insert" },
   { tool: "point", key: "j", title: "Joint point: hip / knee / ankle of the chosen leg (J)", text: "Joint" },
   { tool: "sam", key: "s", title: "SAM assist: click, Shift/right-click, drag a box (S)", text: "SAM" },
+  { tool: "calibrate", key: "c", title: "Calibrate the scale: click both ends of a ruler or calibration object (C)", text: "Calibrate" },
 ];
 
 function newestSucceeded(predictions: PredictionInfo[]): PredictionInfo | null {
@@ -58,6 +60,8 @@ export class Editor {
   private interaction!: Interaction;
   private sam!: SamController;
   private angles!: AnglesController;
+  private calibration!: CalibrationController;
+  private calibrationPanel: CalibrationPanel | null = null;
   private save!: SaveController;
   private review: ReviewController | null = null;
   private reviewItem: ReviewItem | null = null;
@@ -121,15 +125,17 @@ export class Editor {
     await this.restoreDraft(size);
 
     await this.mountStage();
-    this.angles = new AnglesController(store);
+    this.angles = new AnglesController(store, () => this.image?.id ?? null);
     const stored = this.reviewItem?.alignment;
     if (stored && Array.isArray(stored.legs) && store.baseDoc) this.angles.reference = { doc: store.baseDoc, alignment: stored };
     this.sam = new SamController(store, () => this.image.id);
+    this.calibration = new CalibrationController(store, () => this.image.id, (calibrated) => this.scaleChanged(calibrated));
     this.buildChrome();
     this.installShortcuts();
     this.exposeTestHook();
     void this.angles.compute();
     void this.sam.loadModels();
+    void this.calibration.load();
     document.body.dataset.editorReady = "1";
   }
 
@@ -219,6 +225,10 @@ export class Editor {
       samChanged: () => this.sam.changed(),
       afterJointPlaced: () => this.advanceJoint(),
       insertVertexAtSelectedEdge: (at) => this.insertVertexAt(at),
+      calibrationClick: (at) => {
+        this.calibration.click(at);
+        if (this.store.calibration.points.length === 2) this.calibrationPanel?.focusLength();
+      },
     });
     this.store.on("view", () => {
       this.imageLayer.requestDraw();
@@ -255,6 +265,7 @@ export class Editor {
 
   setTool(tool: Tool): void {
     if (tool !== "sam" && this.store.tool === "sam") this.sam.clear();
+    if (tool !== "calibrate" && this.store.tool === "calibrate") this.calibration.cancel();
     this.store.setTool(tool);
   }
 
@@ -318,6 +329,8 @@ export class Editor {
       store.emit("draw");
     } else if (store.tool === "sam" && this.sam.hasPrompt) {
       this.sam.clear();
+    } else if (store.tool === "calibrate" && this.calibration.hasSegment) {
+      this.calibration.cancel();
     } else {
       this.interaction.cancel();
       store.select(null);
@@ -327,6 +340,13 @@ export class Editor {
   enter(): void {
     if (this.store.tool === "polygon") this.closePolygon();
     else if (this.store.tool === "sam") this.acceptSam();
+    else if (this.store.tool === "calibrate") this.calibrationPanel?.submit();
+  }
+
+  /** The scale was loaded or set: the angles panel's note depends on it; a new one re-measures. */
+  private scaleChanged(calibrated: boolean): void {
+    renderAnglesPanel(byId("angles-panel"), this.store, this.angles.busy);
+    if (calibrated) void this.angles.compute();
   }
 
   acceptSam(): void {
@@ -354,12 +374,14 @@ export class Editor {
     const label = h("div", { id: "label-chooser" });
     const samBody = h("div", { id: "sam-panel" });
     const anglesBody = h("div", { id: "angles-panel" });
+    this.calibrationPanel = new CalibrationPanel(store, this.calibration);
     const layersBody = h("div", { id: "layers-panel" });
     const shapesBody = h("div", { id: "shapes-panel" });
     const samSection = section("sam", "SAM assist", samBody);
     const sections: HTMLElement[] = [];
     if (this.review) sections.push(section("review", "Review", this.review.panel));
-    sections.push(section("label", "Label", label), samSection, section("angles", "Angles", anglesBody),
+    sections.push(section("label", "Label", label), samSection, section("calibration", "Scale", this.calibrationPanel.root),
+      section("angles", "Angles", anglesBody),
       section("layers", "Layers", layersBody), section("shapes", "Shapes", shapesBody, false));
     if (this.ctx.mode === "edit") sections.push(section("history", "Revisions", h("ol", { id: "history-panel", class: "history" }), false));
     this.side.append(...sections);
@@ -382,7 +404,9 @@ export class Editor {
     store.on("tool", () => {
       showSam();
       this.updateToolbar();
+      this.calibrationPanel?.update();
     });
+    store.on("calibration", () => this.calibrationPanel?.update());
     store.on("sam", () => this.samPanel?.update());
     store.on("alignment", () => renderAnglesPanel(anglesBody, store, this.angles.busy));
     store.on("layers", () => renderLayersPanel(layersBody, store, workingTitle));
@@ -501,6 +525,7 @@ export class Editor {
       tool("insert", "i", "Insert a vertex on an edge"),
       tool("point", "j", "Joint point (hip / knee / ankle)"),
       tool("sam", "s", "SAM assist"),
+      tool("calibrate", "c", "Calibrate the scale (click both ends of a ruler or object of known size)"),
       { keys: ["f"], label: "F", description: "Label: femur", group: "Labels", run: () => store.setLabel({ bone: "femur" }) },
       { keys: ["t"], label: "T", description: "Label: tibia", group: "Labels", run: () => store.setLabel({ bone: "tibia" }) },
       { keys: ["h"], label: "H", description: "Joint: hip", group: "Labels", run: () => store.setLabel({ joint: "hip" }) },
@@ -514,8 +539,8 @@ export class Editor {
       { keys: ["s"], label: "Ctrl+S", description: "Save as a new revision", group: "Edit", ctrl: true, run: () => void this.saveNow() },
       { keys: ["Delete", "Backspace"], label: "Del", description: "Delete the selected vertex (else the shape); Backspace while drawing: last vertex / prompt", group: "Edit", shift: false, run: () => this.backspaceOrDelete() },
       { keys: ["Delete", "Backspace"], label: "Shift+Del", description: "Delete the selected shape", group: "Edit", shift: true, run: () => this.deleteSelection(true) },
-      { keys: ["Enter"], label: "Enter", description: "Close the polygon / accept the SAM outline", group: "Edit", run: () => this.enter() },
-      { keys: ["Escape"], label: "Esc", description: "Cancel drawing / clear SAM prompts / deselect", group: "Edit", run: () => this.escape() },
+      { keys: ["Enter"], label: "Enter", description: "Close the polygon / accept the SAM outline / set the scale", group: "Edit", run: () => this.enter() },
+      { keys: ["Escape"], label: "Esc", description: "Cancel drawing or the calibration segment / clear SAM prompts / deselect", group: "Edit", run: () => this.escape() },
       { keys: ["0"], label: "0", description: "Fit the image", group: "View", run: () => this.fit() },
       { keys: ["+", "="], label: "+", description: "Zoom in", group: "View", run: () => this.zoomBy(1.25) },
       { keys: ["-", "_"], label: "−", description: "Zoom out", group: "View", run: () => this.zoomBy(0.8) },
@@ -541,6 +566,8 @@ export class Editor {
       store.emit("draw");
     } else if (store.tool === "sam" && this.sam.hasPrompt) {
       this.sam.removeLastPrompt();
+    } else if (store.tool === "calibrate" && this.calibration.hasSegment) {
+      this.calibration.removeLastPoint();
     } else {
       this.deleteSelection(false);
     }

@@ -21,6 +21,7 @@ export interface EditorActions {
   samChanged(): void;
   afterJointPlaced(): void;
   insertVertexAtSelectedEdge(at: Point): boolean;
+  calibrationClick(at: Point): void;
 }
 
 type Drag =
@@ -53,6 +54,7 @@ export class Interaction {
     stage.addEventListener("pointerleave", () => {
       this.store.cursor = null;
       if (this.store.tool === "polygon") this.store.emit("draw");
+      if (this.store.tool === "calibrate") this.store.emit("calibration");
     });
   }
 
@@ -131,6 +133,7 @@ export class Interaction {
       }
       case "polygon":
       case "point":
+      case "calibrate":
         this.drag = { kind: "click", start: screen, button: 0, shift: e.shiftKey, alt: e.altKey, then: "pan" };
         return;
       case "sam":
@@ -147,6 +150,7 @@ export class Interaction {
     const pos = document.getElementById("cursor-pos");
     if (pos) pos.textContent = `x ${image[0].toFixed(0)}  y ${image[1].toFixed(0)}`;
     if (store.tool === "polygon" && store.drawing.length) store.emit("draw");
+    if (store.tool === "calibrate" && store.calibration.points.length === 1) store.emit("calibration");
     const drag = this.drag;
     if (!drag) return;
     switch (drag.kind) {
@@ -218,6 +222,8 @@ export class Interaction {
       store.sam.labels = [...store.sam.labels, negative ? 0 : 1];
       store.emit("sam");
       this.actions.samChanged();
+    } else if (store.tool === "calibrate") {
+      this.actions.calibrationClick(image);
     }
   }
 

@@ -6,6 +6,7 @@
  */
 
 import type { Point } from "../core/geometry";
+import { formatPx, segmentLength } from "../core/calibration";
 import { legOverlay, type LegBones } from "../core/angleOverlay";
 import { distance } from "../core/geometry";
 import type { LegAlignmentJson } from "../api/types";
@@ -76,7 +77,12 @@ export class Overlay {
     });
     store.on("draw", () => this.renderDraft());
     store.on("sam", () => this.renderDraft());
-    store.on("tool", () => this.renderDraft());
+    for (const topic of ["tool", "calibration"] as const) {
+      store.on(topic, () => {
+        this.renderDraft();
+        this.renderScreen();
+      });
+    }
     store.on("view", () => this.applyView());
   }
 
@@ -253,6 +259,7 @@ export class Overlay {
         stroke: "#000", "vector-effect": "non-scaling-stroke",
       })));
     }
+    this.renderCalibration();
     if (store.tool === "sam") {
       const sam = store.sam;
       for (const polygon of sam.polygons) {
@@ -275,10 +282,57 @@ export class Overlay {
     }
   }
 
-  /** Screen-space text: joint tags and metric labels. */
+  /**
+   * The calibrate tool's segment: the one being drawn (its second end follows the cursor), else the
+   * calibration in force (its points and known length from the server).
+   */
+  private calibrationSegment(): { points: Point[]; label: string; kind: "draft" | "current" } | null {
+    const store = this.store;
+    if (store.tool !== "calibrate") return null;
+    const { points, provenance } = store.calibration;
+    if (points.length === 2) return { points, label: formatPx(segmentLength(points)), kind: "draft" };
+    if (points.length === 1) {
+      const ends = store.cursor ? [points[0], store.cursor] : points;
+      return { points: ends, label: ends.length === 2 ? formatPx(segmentLength(ends)) : "", kind: "draft" };
+    }
+    const current = provenance?.current;
+    if (current && current.points.length === 2) {
+      return { points: current.points, label: `${current.known_length_mm} mm · ${formatPx(segmentLength(current.points))}`, kind: "current" };
+    }
+    return null;
+  }
+
+  private renderCalibration(): void {
+    const segment = this.calibrationSegment();
+    if (!segment) return;
+    const g = svg("g", { class: `calibration calibration-${segment.kind}` });
+    const [a, b] = segment.points;
+    if (a && b) {
+      g.append(svg("line", {
+        class: "calibration-segment", x1: a[0], y1: a[1], x2: b[0], y2: b[1], "vector-effect": "non-scaling-stroke",
+      }));
+    }
+    for (const p of segment.points) g.append(this.marker(p, 4, { class: "calibration-end", "vector-effect": "non-scaling-stroke" }));
+    this.draftGroup.append(g);
+  }
+
+  /** Screen-space text: joint tags, the calibration segment's length and metric labels. */
   renderScreen(): void {
     clear(this.screenGroup);
     const view = this.store.view;
+    const segment = this.calibrationSegment();
+    if (segment?.label && segment.points.length === 2) {
+      const [a, b] = segment.points.map((p) => imageToScreen(view, p));
+      const length = Math.hypot(b[0] - a[0], b[1] - a[1]) || 1;
+      // Beside the middle of the segment, on its right-hand side (screen), clear of the line.
+      const nx = -(b[1] - a[1]) / length;
+      const ny = (b[0] - a[0]) / length;
+      const side = nx >= 0 ? 1 : -1;
+      this.screenGroup.append(svg("text", {
+        class: `calibration-label calibration-${segment.kind}`, id: "calibration-label",
+        x: (a[0] + b[0]) / 2 + side * nx * 10, y: (a[1] + b[1]) / 2 + side * ny * 10 + 4, "text-anchor": "start",
+      }, segment.label));
+    }
     if (this.store.workingVisible) {
       for (const shape of this.store.doc.shapes) {
         const canonical = canonicalLabel(shape.label);

@@ -74,6 +74,7 @@ export const MOUSE_HELP: [string, string][] = [
   ["Select: double-click an edge", "Insert a vertex there"],
   ["Polygon: click … Enter / double-click", "Add vertices, close the outline"],
   ["SAM: click / Shift-, Alt- or right-click / drag", "Positive point / negative point / box"],
+  ["Calibrate: click, click", "Both ends of a ruler or of an object of known size"],
 ];
 
 export function toggleHelp(shortcuts: Shortcut[]): void {

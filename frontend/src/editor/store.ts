@@ -4,15 +4,15 @@
  * window/level table.
  */
 
-import type { AlignmentJson, PredictionInfo } from "../api/types";
+import type { AlignmentJson, CalibrationProvenance, PredictionInfo } from "../api/types";
 import type { Point } from "../core/geometry";
 import { History } from "../core/history";
 import { cloneDocument, type Bone, type Doc, type Joint } from "../core/labelme";
 import type { View } from "../core/viewport";
 import { DEFAULT_WINDOWING, type Windowing } from "../core/windowing";
 
-export type Tool = "select" | "polygon" | "insert" | "point" | "sam";
-export type Topic = "doc" | "view" | "selection" | "tool" | "label" | "layers" | "windowing" | "draw" | "sam" | "alignment" | "saved";
+export type Tool = "select" | "polygon" | "insert" | "point" | "sam" | "calibrate";
+export type Topic = "doc" | "view" | "selection" | "tool" | "label" | "layers" | "windowing" | "draw" | "sam" | "alignment" | "saved" | "calibration";
 
 export interface Selection {
   uid: string | null;
@@ -50,6 +50,15 @@ export interface SamState {
   model: string | null;
 }
 
+export interface CalibrationState {
+  /** The ends of the segment being drawn (0, 1 or 2 points, image pixels). */
+  points: Point[];
+  /** The server's GET/POST answer: how the image's scale is known now. */
+  provenance: CalibrationProvenance | null;
+  busy: boolean;
+  error: string | null;
+}
+
 export class EditorStore {
   doc: Doc;
   readonly history: History<Doc>;
@@ -74,6 +83,7 @@ export class EditorStore {
     points: [], labels: [], box: null, polygons: [], score: null, busy: false, error: null, info: null,
     tolerance: 2, model: null,
   };
+  calibration: CalibrationState = { points: [], provenance: null, busy: false, error: null };
   alignment: AlignmentJson | null = null;
   alignmentError: string | null = null;
   prediction: PredictionInfo | null = null;
