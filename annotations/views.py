@@ -51,7 +51,8 @@ def _require_annotator(request: HttpRequest) -> None:
         raise PermissionDenied("Your account has no role in this application yet.")
 
 
-def _user_context(request: HttpRequest) -> dict[str, Any]:
+def page_user_context(request: HttpRequest) -> dict[str, Any]:
+    """Who is signed in, for the browser pages' page context (role names the UI shows or hides by)."""
     role = user_role(request.user)
     return {
         "username": request.user.get_username(),
@@ -145,7 +146,7 @@ def case_list_page(request: HttpRequest) -> HttpResponse:
             "cohorts": Cohort.choices,
             "views": View.choices,
             "statuses": ImageStatus.CHOICES,
-            "page_context": {"user": _user_context(request)},
+            "page_context": {"user": page_user_context(request)},
         },
     )
 
@@ -177,7 +178,7 @@ def image_detail_page(request: HttpRequest, image_id: int) -> HttpResponse:
                 "mode": "edit",
                 "image_id": image.pk,
                 "review_item_id": None,
-                "user": _user_context(request),
+                "user": page_user_context(request),
             },
         },
     )
@@ -192,7 +193,7 @@ def review_queue_page(request: HttpRequest) -> HttpResponse:
         "annotations/review_queue.html",
         {
             "page_context": {
-                "user": _user_context(request),
+                "user": page_user_context(request),
                 "cohorts": [{"value": value, "label": label} for value, label in Cohort.choices],
                 "filters": {
                     key: request.GET.get(key, "") for key in ("status", "cohort", "patient", "date_from", "date_to")
@@ -221,7 +222,7 @@ def review_item_page(request: HttpRequest, item_id: int) -> HttpResponse:
                 "mode": "review",
                 "image_id": image.pk if image else None,
                 "review_item_id": item_id,
-                "user": _user_context(request),
+                "user": page_user_context(request),
             },
         },
     )

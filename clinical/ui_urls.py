@@ -9,4 +9,5 @@ urlpatterns = [
     path("cases/<int:case_id>/report/", views.case_report_page, name="case-report"),
     path("cases/<int:case_id>/report.pdf", views.case_report_pdf, name="case-report-pdf"),
     path("reader-studies/<int:study_id>/", views.reader_study_page, name="reader-study"),
+    path("reader-studies/<int:study_id>/read/", views.reader_study_read_page, name="reader-study-read"),
 ]

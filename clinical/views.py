@@ -4,6 +4,7 @@
 * ``/cases/<id>/report/``       printable report of a case (image with overlay, metrics, ranges)
 * ``/cases/<id>/report.pdf``    the one-page PDF of one image of the case (``?image=<id>``)
 * ``/reader-studies/<id>/``     agreement results with Bland–Altman plots (admins), or a reader's progress
+* ``/reader-studies/<id>/read/`` the reader's next image in the editor, blind (mode ``read``)
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import numpy as np
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from PIL import Image as PILImage
 
 from annotations.models import Case, Patient
 from annotations.services import image_display_ensure
+from annotations.views import page_user_context
 from clinical.core.normal_ranges import METRIC_LABELS
 from clinical.core.svg import bland_altman_svg, overlay_svg, timeline_svg
 from clinical.core.timeline import LEG_ORDER, TIMELINE_METRICS
-from clinical.models import ReaderStudy
+from clinical.models import ReaderStudy, ReaderStudyStatus
 from clinical.selectors.reader_studies import reader_study_results, reader_study_results_allowed, reader_study_tasks
 from clinical.selectors.reports import ImageReport, case_report
 from clinical.selectors.timeline import patient_timeline
@@ -129,4 +131,33 @@ def reader_study_page(request: HttpRequest, study_id: int) -> HttpResponse:
         sections.append({"metric": metric, "label": METRIC_LABELS.get(metric.metric, metric.metric), "plots": plots})
     return render(request, "clinical/reader_study.html", {
         "study": study, "results": results, "sections": sections, "is_reader": is_reader,
+    })
+
+
+@login_required
+def reader_study_read_page(request: HttpRequest, study_id: int) -> HttpResponse:
+    """A reader's next study image in the editor, blind: no revisions, predictions or other readings.
+
+    ``?image=<id>`` picks one of the reader's remaining images; without it, the first. When nothing is
+    left (or the study is closed) the reader goes back to the study page.
+    """
+    _require_annotator(request)
+    study = get_object_or_404(ReaderStudy, pk=study_id)
+    if not study.readers.filter(pk=request.user.pk).exists():
+        raise PermissionDenied("Only the study's readers read its images.")
+    remaining = reader_study_tasks(study=study, reader=request.user)
+    if study.status != ReaderStudyStatus.OPEN or not remaining.exists():
+        return redirect("clinical-ui:reader-study", study_id=study.pk)
+    chosen = request.GET.get("image", "")
+    image = (remaining.filter(pk=int(chosen)).first() if chosen.isdigit() else None) or remaining.first()
+    return render(request, "annotations/editor.html", {
+        "image": image,
+        "reading": True,
+        "page_context": {
+            "mode": "read",
+            "image_id": image.pk,
+            "review_item_id": None,
+            "study": {"id": study.pk, "name": study.name, "remaining": remaining.count()},
+            "user": page_user_context(request),
+        },
     })

@@ -206,6 +206,7 @@ EXPECTATIONS: dict[tuple[str, str], Expectation] = {
     ("clinical-ui:case-report", "GET"): PAGE,
     ("clinical-ui:case-report-pdf", "GET"): Expectation("annotator", page=True, ok=frozenset({200, 404})),
     ("clinical-ui:reader-study", "GET"): Expectation("admin", page=True),
+    ("clinical-ui:reader-study-read", "GET"): Expectation("annotator", page=True, ok=frozenset({403})),  # readers only
 }
 
 

@@ -145,3 +145,38 @@ def test_results_page_shows_bland_altman_plots(client, admin_client_api, admin_u
     closed = api_client_for(readers[0]).post(f"/api/reader-studies/{study_id}/readings/", {
         "image": study_images[4].pk, "document": phantom.labelme}, format="json")
     assert closed.status_code == 409 and closed.json()["extra"]["code"] == "study_closed"
+
+
+def test_reader_reads_the_next_image_blind_in_the_editor(client, admin_client_api, study_images, readers,
+                                                         annotator) -> None:
+    import json as json_module
+
+    study_id = _create(admin_client_api, study_images[:2], readers[:2]).json()["id"]
+    client.force_login(readers[0])
+    study_page = client.get(f"/reader-studies/{study_id}/").content.decode()
+    assert f'href="/reader-studies/{study_id}/read/"' in study_page and "2 images left" in study_page
+
+    def page_context(response) -> dict:  # noqa: ANN001
+        html = response.content.decode()
+        start = html.index('id="page-context" type="application/json">') + len('id="page-context" type="application/json">')
+        return json_module.loads(html[start:html.index("</script>", start)])
+
+    first = client.get(f"/reader-studies/{study_id}/read/")
+    assert first.status_code == 200
+    context = page_context(first)
+    assert (context["mode"], context["image_id"], context["study"]) == (
+        "read", study_images[0].pk, {"id": study_id, "name": "HKA agreement", "remaining": 2})
+    chosen = client.get(f"/reader-studies/{study_id}/read/?image={study_images[1].pk}")
+    assert page_context(chosen)["image_id"] == study_images[1].pk
+
+    for image in study_images[:2]:
+        api_client_for(readers[0]).post(f"/api/reader-studies/{study_id}/readings/", {
+            "image": image.pk, "document": varus_phantom(PHANTOM_MPTA).labelme}, format="json")
+    done = client.get(f"/reader-studies/{study_id}/read/")
+    assert done.status_code == 302 and done["Location"] == f"/reader-studies/{study_id}/"
+
+    client.force_login(readers[1])  # still has both images; a closed study sends them back too
+    ReaderStudy.objects.filter(pk=study_id).update(status=ReaderStudyStatus.CLOSED)
+    assert client.get(f"/reader-studies/{study_id}/read/").status_code == 302
+    client.force_login(annotator)  # not a reader
+    assert client.get(f"/reader-studies/{study_id}/read/").status_code == 403

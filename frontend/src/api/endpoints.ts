@@ -36,6 +36,8 @@ export const urls = {
   reviewEvents: (imageId: number) => `/api/images/${imageId}/review-events/`,
   editorPage: (imageId: number) => `/images/${imageId}/`,
   reviewPage: (itemId: number) => `/review/${itemId}/`,
+  readings: (studyId: number) => `/api/reader-studies/${studyId}/readings/`,
+  readPage: (studyId: number) => `/reader-studies/${studyId}/read/`,
 };
 
 export const api = {
@@ -65,6 +67,8 @@ export const api = {
   reviewCorrect: (id: number, body: { base_revision: number | null; document: unknown }) =>
     postJson<unknown>(urls.reviewAction(id, "correct"), body),
   reviewReject: (id: number, body: { reason: string }) => postJson<unknown>(urls.reviewAction(id, "reject"), body),
+  readingCreate: (studyId: number, body: { image: number; document: unknown }) =>
+    postJson<{ id: number; image: number; aligned: boolean; alignment_error: string }>(urls.readings(studyId), body),
   async reviewEvents(imageId: number): Promise<ReviewEvent[]> {
     return rowsOf<ReviewEvent>(await getJson(urls.reviewEvents(imageId)));
   },

@@ -6,14 +6,15 @@
  * the REST API → a local draft, if one is newer → decode the display PNG once → first render.
  */
 
-import { api } from "../api/endpoints";
+import { api, urls } from "../api/endpoints";
+import { ApiError } from "../api/http";
 import type { ImageInfo, PredictionInfo, ReviewItem } from "../api/types";
 import { debounce } from "../core/debounce";
 import { deleteShape, deleteShapeVertex, hitTest, insertShapeVertex, shapeByUid } from "../core/edits";
 import { draftKey } from "../core/drafts";
 import type { Point } from "../core/geometry";
 import { addPolygon } from "../core/edits";
-import { documentsEqual, emptyDocument, JOINTS, parseDocument, type Doc, type Joint } from "../core/labelme";
+import { buildDocument, documentsEqual, emptyDocument, JOINTS, parseDocument, type Doc, type Joint } from "../core/labelme";
 import { sameContent } from "../core/merge";
 import { fitView, imageToScreen, zoomAt } from "../core/viewport";
 import { DEFAULT_WINDOWING, LEVEL_RANGE, WINDOW_RANGE } from "../core/windowing";
@@ -31,9 +32,11 @@ import { installShortcuts, toggleHelp, type Shortcut } from "./shortcuts";
 import { EditorStore, type OverlayLayer, type Tool } from "./store";
 
 export interface EditorContext {
-  mode: "edit" | "review";
+  mode: "edit" | "review" | "read";
   image_id: number | null;
   review_item_id: number | null;
+  /** Read mode: the reader study and how many of its images this reader has left (this one included). */
+  study?: { id: number; name: string; remaining: number };
   user: { username: string; role: string; can_review: boolean };
 }
 
@@ -101,7 +104,8 @@ export class Editor {
     this.image = image;
     prediction = newestSucceeded(predictions);
     const size = { width: image.width, height: image.height, imagePath: image.name };
-    const headId = this.reviewItem ? headRevisionId(this.reviewItem) ?? image.head_revision : image.head_revision;
+    const headId = ctx.mode === "read" ? null  // blind: a reader starts from nothing
+      : this.reviewItem ? headRevisionId(this.reviewItem) ?? image.head_revision : image.head_revision;
     const head = headId !== null ? await api.revision(headId) : null;
     const headDoc = head ? parseDocument(head.document, size) : null;
 
@@ -141,6 +145,7 @@ export class Editor {
 
   private draftKey(): string | null {
     if (this.ctx.mode === "review") return this.ctx.review_item_id === null ? null : draftKey(this.ctx.review_item_id, "review");
+    if (this.ctx.mode === "read") return this.image && this.ctx.study ? draftKey(this.image.id, `read${this.ctx.study.id}`) : null;
     return this.image ? draftKey(this.image.id) : null;
   }
 
@@ -360,7 +365,31 @@ export class Editor {
       return;
     }
     this.interaction.cancel();
-    await this.save.save();
+    if (this.ctx.mode === "read") await this.submitReading();
+    else await this.save.save();
+  }
+
+  /** Read mode: the drawing becomes this reader's reading of the image (final), then the next image opens. */
+  private async submitReading(): Promise<void> {
+    const study = this.ctx.study;
+    if (!study) return;
+    const button = document.getElementById("save-button") as HTMLButtonElement | null;
+    if (button) button.disabled = true;
+    try {
+      const reading = await api.readingCreate(study.id, { image: this.image.id, document: buildDocument(this.store.doc) });
+      this.save.clearDraft();
+      toast(reading.aligned ? "Reading submitted." : `Reading submitted; it could not be measured: ${reading.alignment_error}`,
+        reading.aligned ? "ok" : "info");
+      window.location.assign(urls.readPage(study.id));
+    } catch (error) {
+      if (error instanceof ApiError && error.extra.code === "already_read") {
+        this.save.clearDraft();
+        window.location.assign(urls.readPage(study.id));
+        return;
+      }
+      toast(`Reading not submitted: ${(error as Error).message}`, "error");
+      if (button) button.disabled = false;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -394,7 +423,8 @@ export class Editor {
     renderLabelChooser(label, store);
     renderAnglesPanel(anglesBody, store, false);
     const workingTitle = this.ctx.mode === "review" ? "Working copy (prediction)" : "Working copy";
-    renderLayersPanel(layersBody, store, workingTitle);
+    const layersNote = this.ctx.mode === "read" ? "Reading blind: no revision, prediction or other reading is shown." : undefined;
+    renderLayersPanel(layersBody, store, workingTitle, layersNote);
     renderShapesPanel(shapesBody, store, (uid) => store.commit(deleteShape(store.doc, uid)));
 
     store.on("label", () => {
@@ -409,7 +439,7 @@ export class Editor {
     store.on("calibration", () => this.calibrationPanel?.update());
     store.on("sam", () => this.samPanel?.update());
     store.on("alignment", () => renderAnglesPanel(anglesBody, store, this.angles.busy));
-    store.on("layers", () => renderLayersPanel(layersBody, store, workingTitle));
+    store.on("layers", () => renderLayersPanel(layersBody, store, workingTitle, layersNote));
     store.on("doc", () => renderShapesPanel(shapesBody, store, (uid) => store.commit(deleteShape(store.doc, uid))));
     store.on("selection", () => renderShapesPanel(shapesBody, store, (uid) => store.commit(deleteShape(store.doc, uid))));
     this.review?.render();
@@ -480,6 +510,13 @@ export class Editor {
       bar.append(this.review.bar);
       return;
     }
+    if (this.ctx.mode === "read" && this.ctx.study) {
+      const { name, remaining } = this.ctx.study;
+      bar.append(
+        h("span", { id: "save-state", class: "muted" }, `Reader study “${name}”: ${remaining} image${remaining === 1 ? "" : "s"} left, blind to other readers and the model`),
+        h("button", { type: "button", id: "save-button", class: "primary", title: "Submit this reading (Ctrl+S); readings are final", onclick: () => void this.saveNow() }, "Submit reading"));
+      return;
+    }
     const state = h("span", { id: "save-state", class: "muted" });
     const button = h("button", { type: "button", id: "save-button", class: "primary", title: "Save as a new revision (Ctrl+S)", onclick: () => void this.saveNow() }, "Save revision");
     const render = () => {
@@ -536,7 +573,7 @@ export class Editor {
       { keys: ["z"], label: "Ctrl+Z", description: "Undo", group: "Edit", ctrl: true, shift: false, run: () => store.undo() },
       { keys: ["z"], label: "Ctrl+Shift+Z", description: "Redo", group: "Edit", ctrl: true, shift: true, run: () => store.redo() },
       { keys: ["y"], label: "Ctrl+Y", description: "Redo", group: "Edit", ctrl: true, run: () => store.redo() },
-      { keys: ["s"], label: "Ctrl+S", description: "Save as a new revision", group: "Edit", ctrl: true, run: () => void this.saveNow() },
+      { keys: ["s"], label: "Ctrl+S", description: this.ctx.mode === "read" ? "Submit the reading" : "Save as a new revision", group: "Edit", ctrl: true, run: () => void this.saveNow() },
       { keys: ["Delete", "Backspace"], label: "Del", description: "Delete the selected vertex (else the shape); Backspace while drawing: last vertex / prompt", group: "Edit", shift: false, run: () => this.backspaceOrDelete() },
       { keys: ["Delete", "Backspace"], label: "Shift+Del", description: "Delete the selected shape", group: "Edit", shift: true, run: () => this.deleteSelection(true) },
       { keys: ["Enter"], label: "Enter", description: "Close the polygon / accept the SAM outline / set the scale", group: "Edit", run: () => this.enter() },

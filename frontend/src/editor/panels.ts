@@ -87,7 +87,8 @@ export class SamPanel {
   }
 }
 
-export function renderLayersPanel(container: HTMLElement, store: EditorStore, workingTitle: string): void {
+export function renderLayersPanel(container: HTMLElement, store: EditorStore, workingTitle: string,
+  emptyNote = "No model prediction for this image yet."): void {
   clear(container);
   const toggle = (id: string, title: string, checked: boolean, onchange: (on: boolean) => void, colour?: string) =>
     h("label", { class: "layer-toggle" },
@@ -107,7 +108,7 @@ export function renderLayersPanel(container: HTMLElement, store: EditorStore, wo
       store.emit("layers");
     }, layer.colour)),
   );
-  if (!store.layers.length) container.append(h("p", { class: "muted small" }, "No model prediction for this image yet."));
+  if (!store.layers.length) container.append(h("p", { class: "muted small" }, emptyNote));
 }
 
 export function renderShapesPanel(container: HTMLElement, store: EditorStore, onDelete: (uid: string) => void): void {
