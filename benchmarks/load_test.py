@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0, help="Seconds each user waits after its three requests.")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (docker-compose: 4).")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (docker-compose: 4).")
-    parser.add_argument("--conn-max-age", type=int, default=0, help="DB_CONN_MAX_AGE (docker-compose: unset = 0).")
+    parser.add_argument("--conn-max-age", type=int, default=60, help="DB_CONN_MAX_AGE (the settings' default: 60).")
     parser.add_argument("--pg-admin-url", help="A database URL of a role that may create databases.",
                         default=os.environ.get("LOAD_TEST_PG_URL", DEFAULT_PG_ADMIN_URL))
     args = parser.parse_args()

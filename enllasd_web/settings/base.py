@@ -6,6 +6,7 @@ Environment variables (all optional unless stated):
 ``DEBUG``             default off
 ``ALLOWED_HOSTS``     comma-separated, default ``localhost,127.0.0.1``
 ``DATABASE_URL``      default: SQLite file ``var/enllasd.sqlite3``
+``DB_CONN_MAX_AGE``   seconds a database connection is reused (default 60; 0 opens one per request)
 ``REDIS_URL``         Celery broker and result backend, default ``redis://127.0.0.1:6379/0``
 ``MEDIA_ROOT``        uploaded originals and derivatives, default ``var/media``
 ``MODEL_STORE``       trained model artifacts, default ``var/model_store``
@@ -95,7 +96,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'enllasd.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        # Persistent connections: opening one per request cost a quarter of a request's time under
+        # load (docs/reliability.md); health checks drop a connection the server closed.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -29,6 +29,8 @@ tools (``tools/train.py``) and imported here.
 
 from __future__ import annotations
 
+import logging
+
 import importlib.util
 import json
 import shutil
@@ -56,6 +58,8 @@ CONFIG_FILE = "config.py"
 CHECKPOINT_FILE = "checkpoint.pth"
 _LABELS = {"femur": FEMUR, "tibia": TIBIA}
 _PACKAGES = {"mmseg": ("mmcv", "mmengine", "mmseg"), "mmpose": ("mmcv", "mmengine", "mmpose", "mmdet")}
+
+logger = logging.getLogger(__name__)
 
 
 def openmmlab_available(backend: str) -> bool:
@@ -250,7 +254,15 @@ def load_keypoints(directory: Path, *, device: str = "cpu") -> MMPoseKeypoints:
     model = init_model(str(Path(directory) / CONFIG_FILE), str(Path(directory) / CHECKPOINT_FILE),
                        device=resolve_device(device))
     legs = _check_legs(manifest["legs"])
-    n_keypoints = int(model.dataset_meta.get("num_keypoints", 0)) if getattr(model, "dataset_meta", None) else 0
+    meta = getattr(model, "dataset_meta", None) or {}
+    # The head's output channels are the model's key points; the dataset meta may be the config's base
+    # dataset (e.g. COCO's 17 points for a head retrained on 3).
+    n_keypoints = int(getattr(getattr(model, "head", None), "out_channels", 0) or meta.get("num_keypoints", 0) or 0)
+    flip_indices = meta.get("flip_indices")
+    if model.test_cfg.get("flip_test") and n_keypoints and len(flip_indices or ()) != n_keypoints:
+        logger.warning("%s: the dataset's flip_indices (%s) do not fit the model's %d key points; flip test off",
+                       directory, None if flip_indices is None else len(flip_indices), n_keypoints)
+        model.test_cfg["flip_test"] = False
     if n_keypoints and max(max(leg.values()) for leg in legs) >= n_keypoints:
         raise ArtifactError(f"{directory}: legs refer to key point indices beyond the model's {n_keypoints}")
     return MMPoseKeypoints(model, legs, manifest)
