@@ -185,14 +185,24 @@ def train_ensemble(
             event = {**event, "eta_s": round(elapsed / fraction - elapsed) if fraction > 0 else None}
         report({k: v for k, v in event.items() if k != "member_index"})
 
+    # A fold's member predictions (full label maps) are reduced to vote counts as soon as the fold is
+    # complete, so memory holds at most the folds in progress, not every prediction of the run.
+    n_members = len(config.segmentation) + len(config.keypoint)
+    waiting: dict[int, list[MemberOutcome]] = {}
+    outcomes: list[FoldOutcome] = []
+
+    def collect(member: MemberOutcome) -> None:
+        waiting.setdefault(member.fold, []).append(member)
+        if len(waiting[member.fold]) == n_members:
+            outcomes.append(fold_outcome(samples, config, folds, member.fold, waiting.pop(member.fold)))
+
     if workers > 1 and len(tasks) > 1:
-        members = _train_members_in_processes(samples, config, folds, tasks, out_dir=out_dir, device=device,
-                                              progress=forward, workers=workers)
+        _train_members_in_processes(samples, config, folds, tasks, out_dir=out_dir, device=device,
+                                    progress=forward, workers=workers, collect=collect)
     else:
-        members = [train_member(samples, config, folds, fold, index, out_dir=out_dir, device=device,
-                                progress=forward) for fold, index in tasks]
-    outcomes = [fold_outcome(samples, config, folds, fold, [m for m in members if m.fold == fold])
-                for fold in range(folds.n_folds)]
+        for fold, index in tasks:
+            collect(train_member(samples, config, folds, fold, index, out_dir=out_dir, device=device,
+                                 progress=forward))
     manifest = assemble_ensemble(samples, config, outcomes, progress=report)
     manifest["train_seconds"] = round(time.monotonic() - started, 1)
     (out_dir / "ensemble.json").write_text(json.dumps(manifest, indent=2))
@@ -209,8 +219,10 @@ def _member_worker(samples: Sequence[TrainingSample], config: EnsembleTrainingCo
 
 def _train_members_in_processes(samples: Sequence[TrainingSample], config: EnsembleTrainingConfig,
                                 folds: FoldAssignment, tasks: list[tuple[int, int]], *, out_dir: Path,
-                                device: str, progress: Progress, workers: int) -> list[MemberOutcome]:
-    """(fold, member) tasks in ``workers`` spawned processes; their events are relayed to ``progress`` here.
+                                device: str, progress: Progress, workers: int,
+                                collect: Callable[[MemberOutcome], None]) -> None:
+    """(fold, member) tasks in ``workers`` spawned processes; their events are relayed to ``progress``
+    and each finished task's outcome to ``collect``, here.
 
     The slowest tasks (key-point members) are submitted first. A :class:`TrainingCancelled` (or any
     error) raised by ``progress`` or a task stops every process.
@@ -242,11 +254,10 @@ def _train_members_in_processes(samples: Sequence[TrainingSample], config: Ensem
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
-                for future in finished:
-                    future.result()  # re-raise a task's error here
                 relay(events)
+                for future in finished:
+                    collect(future.result())  # re-raises a task's error here
             relay(events)  # events sent after the last poll
-            return [future.result() for future in futures]
         except BaseException:
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
