@@ -13,6 +13,10 @@ including tracing the outline, as a sam worker does per API call). Models:
 The image is a one-leg 512 x 1024 phantom (seed 4). Usage::
 
     python benchmarks/sam_latency.py [--embed-runs 3] [--decode-runs 50] [--threads 2]
+    python benchmarks/sam_latency.py --api-url http://127.0.0.1:8000 --token KEY --image-id 1 --decode-runs 50
+
+With ``--api-url`` it times clicks through a running application instead (HTTP, the ``sam`` queue and
+the worker's decode; see :func:`bench_api`).
 """
 
 from __future__ import annotations
@@ -108,12 +112,53 @@ def bench(name: str, load: Callable[[], PromptableSegmenter], *, embed_runs: int
     print(f"  decode (embedding cached) {_summary(_timed(decode_once, decode_runs))}")
 
 
+def bench_api(url: str, token: str, image_id: int, runs: int) -> None:
+    """What a click costs through the running application: POST /api/images/<id>/sam/ round trips.
+
+    The web process queues the decode on the ``sam`` queue and waits for the worker's answer, so this adds
+    the HTTP request, Redis both ways and the worker's pick-up to the decode. Prompts: boxes over the left
+    and right halves of the image's middle third, in turn (the image's embedding should exist: it is made
+    on upload; the first call is a warm-up and not counted).
+    """
+    import httpx
+
+    headers = {"Authorization": f"Token {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        info = client.get(f"/api/images/{image_id}/").raise_for_status().json()
+        width, height = info["width"], info["height"]
+        boxes = itertools.cycle([[0.05 * width, height / 3, 0.5 * width, 2 * height / 3],
+                                 [0.5 * width, height / 3, 0.95 * width, 2 * height / 3]])
+        wall, server, cached = [], [], []
+        for run in range(runs + 1):
+            started = time.perf_counter()
+            response = client.post(f"/api/images/{image_id}/sam/", json={"box": next(boxes)})
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            if run:  # the first is a warm-up
+                body = response.json()
+                wall.append(elapsed)
+                server.append(body["timings"]["total_s"])
+                cached.append(body["embedding_cached"])
+    print(f"API {url} image {image_id} ({width} x {height}), model {body['model']}, "
+          f"embedding cached in {sum(cached)}/{len(cached)} calls")
+    print(f"  round trip (HTTP + queue + decode) {_summary(wall)}")
+    print(f"  of which in the sam worker         {_summary(server)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--embed-runs", type=int, default=3)
     parser.add_argument("--decode-runs", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--api-url", help="time the API of this running server instead (e.g. http://127.0.0.1:8000)")
+    parser.add_argument("--token", help="an annotator's API token (POST /api/auth/token/)")
+    parser.add_argument("--image-id", type=int, help="an image on that server")
     args = parser.parse_args()
+    if args.api_url:
+        if not (args.token and args.image_id):
+            parser.error("--api-url needs --token and --image-id")
+        bench_api(args.api_url, args.token, args.image_id, args.decode_runs)
+        return
     torch.set_num_threads(args.threads)
     print(hardware_line())
     print("image: one-leg phantom 512 x 1024 (seed 4); decode = femur box, tibia box, one click, in turn")
