@@ -88,18 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     height, width, legs = SHAPES[args.shape]
-    config = ensemble_config(args.config)
-    seg_short = {"iterations": args.steps}
-    kp_short = {"epochs": 1, "max_train_samples": 8}
-    config = dataclasses.replace(
-        config,
-        segmentation=tuple(dataclasses.replace(s, params={**s.params, **seg_short}) for s in config.segmentation),
-        keypoint=tuple(dataclasses.replace(s, params={**s.params, **kp_short}) for s in config.keypoint),
-    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         ensemble_dir = args.ensemble
         if ensemble_dir is None:
+            config = _token_schedule(ensemble_config(args.config), steps=args.steps)
             t0 = time.perf_counter()
             train_samples = load_labelme_folder(_write_train_set(root / "train", legs), group_pattern=r"^(.*)$")
             ensemble_dir = root / "ensemble"
@@ -130,6 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda"):
         print(f"# peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     return 0
+
+
+def _token_schedule(config, *, steps: int):  # noqa: ANN001, ANN202 - an EnsembleTrainingConfig
+    """``config``'s members with a few training steps each (timing only)."""
+    seg_short = {"iterations": steps}
+    kp_short = {"epochs": 1, "max_train_samples": 8}
+    return dataclasses.replace(
+        config,
+        segmentation=tuple(dataclasses.replace(s, params={**s.params, **seg_short}) for s in config.segmentation),
+        keypoint=tuple(dataclasses.replace(s, params={**s.params, **kp_short}) for s in config.keypoint),
+    )
 
 
 def _write_train_set(directory: Path, legs: int) -> Path:

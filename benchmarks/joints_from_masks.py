@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from inference.core.joints_from_masks import derive_joints_detailed  # noqa: E402
 from inference.core.legs import JOINT_NAMES  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
 
 
 def _phantoms(n: int, legs: int, seed: int) -> tuple[np.ndarray, int, int]:
@@ -150,8 +150,7 @@ def main() -> int:
     ap.add_argument("--n1", type=int, default=30)
     ap.add_argument("--n2", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1000)
-    shared = Path(os.environ.get("ENLLASD_SHARED_DATA", REPO.parent / "shared" / "data"))
-    ap.add_argument("--oai", type=Path, default=shared / "oai-longleg-seg")
+    ap.add_argument("--oai", type=Path, default=shared_data_dir() / "oai-longleg-seg")
     ap.add_argument("--overlays", type=Path, default=None)
     ap.add_argument("--n-overlays", type=int, default=8)
     args = ap.parse_args()

@@ -59,14 +59,10 @@ from inference.backends.registry import get_backend, load_member  # noqa: E402
 from inference.core.joints_from_masks import derive_joints_detailed  # noqa: E402
 from inference.core.keypoint_ensemble import ensemble_keypoints, fit_member_weights_nnls  # noqa: E402
 from inference.core.metrics import hka_abs_error, normalised_distances, pck  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
 from training.core.datasets import TrainingSample, load_labelme_folder  # noqa: E402
 from training.core.kfold import grouped_kfold  # noqa: E402
 from training.members_keypoints import KEYPOINT_CONFIGS  # noqa: E402
-
-
-def _default_data() -> Path:
-    shared = Path(os.environ.get("ENLLASD_SHARED_DATA", REPO.parent / "shared" / "data"))
-    return shared / "oai-longleg-seg"
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -184,7 +180,7 @@ def _nested_nnls(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="tiny", choices=sorted(KEYPOINT_CONFIGS))
-    ap.add_argument("--data", type=Path, default=_default_data())
+    ap.add_argument("--data", type=Path, default=shared_data_dir() / "oai-longleg-seg")
     ap.add_argument("--n-legs", type=int, default=1)
     ap.add_argument("--folds", type=int, nargs="*", default=None)
     ap.add_argument("--members", default=None, help="comma-separated MemberSpec names (backend:architecture)")

@@ -45,12 +45,6 @@ DEFAULT_PG_ADMIN_URL = "postgres://postgres:postgres@127.0.0.1:5432/postgres"
 # ------------------------------------------------------------------------------------------------
 # Infrastructure: database, Redis, gunicorn
 # ------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database, dropped afterwards; yields its URL."""
@@ -69,7 +63,9 @@ def fresh_database(admin_url: str) -> Iterator[str]:
 @contextmanager
 def throwaway_redis() -> Iterator[str]:
     """A private redis-server without persistence, stopped afterwards; yields its URL."""
-    port = _free_port()
+    from tests.reliability.processes import free_port
+
+    port = free_port()
     process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -113,35 +109,6 @@ def _run(command: list[str], env: dict[str, str]) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
-
-
-@contextmanager
-def gunicorn(env: dict[str, str], *, workers: int, threads: int, log: Path) -> Iterator[str]:
-    """Serve the app on a free loopback port until the block ends; yields the base URL."""
-    import httpx
-
-    port = _free_port()
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "enllasd_web.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-             "--threads", str(threads), "--timeout", "120"],
-            cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/accounts/login/", timeout=5).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start; see {log}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -303,7 +270,10 @@ def main() -> None:
             _run([PYTHON, "manage.py", "migrate", "--noinput"], env)
             seeded = json.loads(_run([PYTHON, str(Path(__file__).resolve()), "seed", "--users", str(args.users)], env))
             load_before = os.getloadavg()[0]
-            with gunicorn(env, workers=args.workers, threads=args.threads, log=workdir / "gunicorn.log") as base:
+            from tests.reliability.processes import gunicorn_server
+
+            with gunicorn_server(env, workers=args.workers, threads=args.threads, log=workdir / "gunicorn.log",
+                                 startup_s=120) as base:
                 results = asyncio.run(drive(base, seeded["users"], duration_s=args.duration, think_s=args.think))
             print(f"users={args.users} duration={args.duration:g}s think={args.think:g}s workers={args.workers} "
                   f"threads={args.threads} conn_max_age={args.conn_max_age} review_items={seeded['review_items']} "

@@ -40,14 +40,10 @@ from annotations.core.labelme import parse_document  # noqa: E402
 from annotations.core.raster import rasterize_polygon  # noqa: E402
 from benchmarks.sam_latency import hardware_line  # noqa: E402
 from inference.sam.litemedsam import LITEMEDSAM_TILE_FRACTION, LiteMedSam  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
 
 BONES = ("femur", "tibia")
 PROMPTS = ("box", "3 clicks", "box + 2 clicks")
-
-
-def default_data_dir() -> Path:
-    shared = Path(os.environ.get("ENLLASD_SHARED_DATA") or REPO.parent / "shared" / "data")
-    return shared / "oai-longleg-seg"
 
 
 def truth_box(mask: NDArray[np.bool_], margin: float = 0.05) -> NDArray[np.float64]:
@@ -79,7 +75,7 @@ def iou(a: NDArray[np.bool_], b: NDArray[np.bool_]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--data", type=Path, default=shared_data_dir() / "oai-longleg-seg")
     parser.add_argument("--n", type=int, default=None, help="first N images (sorted by name); default all")
     parser.add_argument("--tile-fraction", default=str(LITEMEDSAM_TILE_FRACTION),
                         help="tile length / long side, or 'none' for the whole image only")

@@ -49,6 +49,7 @@ from inference.backends.base import MemberSpec  # noqa: E402
 from inference.backends.registry import get_backend, load_member  # noqa: E402
 from inference.core.metrics import ConfusionCounts, class_confusion  # noqa: E402
 from inference.core.segmentation_ensemble import majority_vote  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
 from training.core.datasets import load_labelme_folder  # noqa: E402
 from training.core.kfold import grouped_kfold  # noqa: E402
 from training.core.stacking import (  # noqa: E402
@@ -57,11 +58,6 @@ from training.core.stacking import (  # noqa: E402
     image_pattern_counts,
 )
 from training.members import SEGMENTATION_CONFIGS  # noqa: E402
-
-
-def _default_data() -> Path:
-    shared = Path(os.environ.get("ENLLASD_SHARED_DATA", REPO.parent / "shared" / "data"))
-    return shared / "oai-longleg-seg"
 
 
 def _pooled(counts: list[ConfusionCounts]) -> float:
@@ -156,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = [s for s in specs if s.architecture in wanted]
         if not specs:
             parser.error(f"no member of {args.config!r} among {wanted}")
-    data = args.data or _default_data()
+    data = args.data or shared_data_dir() / "oai-longleg-seg"
     if not data.is_dir():
         print(f"data folder {data} not found", file=sys.stderr)
         return 2

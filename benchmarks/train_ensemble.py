@@ -38,14 +38,10 @@ from typing import Any  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.conftest import shared_data_dir  # noqa: E402
 from training.configs import CONFIG_NAMES, ensemble_config  # noqa: E402
 from training.core.datasets import load_labelme_folder  # noqa: E402
 from training.ensemble_training import train_ensemble  # noqa: E402
-
-
-def _default_data() -> Path:
-    shared = Path(os.environ.get("ENLLASD_SHARED_DATA") or REPO.parent / "shared" / "data")
-    return shared / "oai-longleg-seg"
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -86,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         keypoint=() if args.no_keypoints else _with(config.keypoint, _overrides(args.kp_set)),
     )
     samples = []
-    for folder in args.data or [_default_data()]:
+    for folder in args.data or [shared_data_dir() / "oai-longleg-seg"]:
         samples.extend(load_labelme_folder(folder, group_pattern=args.group_pattern))
     print(f"{len(samples)} images, config {config.name}: {len(config.segmentation)} segmentation + "
           f"{len(config.keypoint)} key-point members x {config.n_folds} folds, device {args.device}, "

@@ -84,31 +84,42 @@ def free_port() -> int:
 
 
 @contextmanager
-def web_server(*, log: Path, **env: str) -> Iterator[str]:
-    """Serve the project with gunicorn on loopback (one worker, output to ``log``) and yield its base URL."""
+def gunicorn_server(env: dict[str, str], *, log: Path, workers: int = 1, threads: int = 2,
+                    startup_s: float = 60) -> Iterator[str]:
+    """Serve the project with gunicorn on a free loopback port (output to ``log``); yield its base URL.
+
+    Also the server of ``benchmarks/load_test.py``.
+    """
     port = free_port()
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "enllasd_web.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "2", "--timeout", "120"],
-            cwd=REPO_ROOT, env=app_environment(**env), stdout=output, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "gunicorn", "enllasd_web.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), "--threads", str(threads), "--timeout", "120"],
+            cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + startup_s
         while True:
             try:
-                if httpx.get(f"{base}/accounts/login/", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/accounts/login/", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not come up:\n{log.read_text()}")
+                raise RuntimeError(f"gunicorn did not come up:\n{log.read_text()[-4000:]}")
             time.sleep(0.2)
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=60)
+
+
+@contextmanager
+def web_server(*, log: Path, **env: str) -> Iterator[str]:
+    """Serve the project with gunicorn (one worker) against this test session's database and broker."""
+    with gunicorn_server(app_environment(**env), log=log) as base:
+        yield base
 
 
 @contextmanager

@@ -32,7 +32,7 @@ import json
 import logging
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -419,16 +419,11 @@ def fit_stacker(
             logger.warning("stacker %s fold=%s part=%s: %s", bone, fold, part, w.message)
         else:
             warnings.warn(w.message, w.category, stacklevel=2)
-    coefficients = tuple(float(c) for c in model.coef_[0])
-    intercept = float(np.ravel(model.intercept_)[0]) if fit_intercept else 0.0
-    if threshold == "iou":
-        decision = bits @ np.asarray(coefficients) + intercept
-        threshold = iou_threshold(1.0 / (1.0 + np.exp(-decision)), arr)
-    return Stacker(
+    stacker = Stacker(
         bone=BONE_NAMES[bone_label(bone)],
         model_order=order,
-        coefficients=coefficients,
-        intercept=intercept,
+        coefficients=tuple(float(c) for c in model.coef_[0]),
+        intercept=float(np.ravel(model.intercept_)[0]) if fit_intercept else 0.0,
         fold=fold,
         part=part,
         n_train_pixels=n_negative + n_positive,
@@ -437,9 +432,10 @@ def fit_stacker(
         max_iter=int(max_iter),
         tol=float(tol),
         fit_intercept=bool(fit_intercept),
-        threshold=float(threshold),
         n_iter=int(np.max(model.n_iter_)),
     )
+    chosen = iou_threshold(stacker.pattern_probabilities(), arr) if threshold == "iou" else float(threshold)
+    return replace(stacker, threshold=chosen)
 
 
 def iou_threshold(probabilities: ArrayLike, counts: ArrayLike) -> float:

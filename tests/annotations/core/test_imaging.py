@@ -14,14 +14,11 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLSLossless,
-    SecondaryCaptureImageStorage,
-    generate_uid,
 )
 
 from annotations.core.imaging import (
@@ -33,6 +30,7 @@ from annotations.core.imaging import (
     percentile_window,
     sha256_hex,
 )
+from tests.dicom import build_dicom
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -241,63 +239,8 @@ IDENTIFIERS = {
 }
 
 
-def _dicom(
-    arr: np.ndarray,
-    *,
-    photometric: str = "MONOCHROME2",
-    bits_stored: int = 12,
-    window: tuple[float, float] | None = None,
-    rescale: tuple[float, float] | None = None,
-    pixel_spacing: list[float] | None = None,
-    imager_pixel_spacing: list[float] | None = None,
-    frames: int = 1,
-    samples: int = 1,
-    syntax=ExplicitVRLittleEndian,
-    pixel_data: bytes | None = None,
-    preamble: bool = True,
-) -> bytes:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    for key, value in IDENTIFIERS.items():
-        setattr(ds, key, value)
-    ds.Modality = "DX"
-    ds.BodyPartExamined = "LEG"
-    ds.ViewPosition = "AP"
-    ds.Rows, ds.Columns = arr.shape[-2:] if samples == 1 else arr.shape[-3:-1]
-    ds.SamplesPerPixel = samples
-    if samples > 1:
-        ds.PlanarConfiguration = 0
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16 if arr.dtype == np.uint16 else 8
-    ds.BitsStored = bits_stored
-    ds.HighBit = bits_stored - 1
-    ds.PixelRepresentation = 0
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    if window is not None:
-        ds.WindowCenter, ds.WindowWidth = window
-    if rescale is not None:
-        ds.RescaleSlope, ds.RescaleIntercept = rescale
-    if pixel_spacing is not None:
-        ds.PixelSpacing = pixel_spacing
-    if imager_pixel_spacing is not None:
-        ds.ImagerPixelSpacing = imager_pixel_spacing
-    ds.PixelData = arr.tobytes() if pixel_data is None else pixel_data
-    buf = io.BytesIO()
-    if preamble:
-        ds.preamble = b"\x00" * 128
-        pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    else:
-        del ds.file_meta  # a bare data set, as some old archives store them
-        pydicom.dcmwrite(buf, ds, enforce_file_format=False, implicit_vr=True, little_endian=True)
-    return buf.getvalue()
+def _dicom(arr: np.ndarray, **options) -> bytes:  # noqa: ANN003
+    return build_dicom(arr, identifiers=IDENTIFIERS, **options)
 
 
 def _raw12(seed: int = 0, shape=(48, 36)) -> np.ndarray:
