@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 from annotations import selectors, services
 from annotations.models import Case, Cohort, Image, Patient, RevisionSource, Sex, View
 from enllasd_web.exceptions import InvalidInput
+from enllasd_web.pagination import LimitOffsetPagination
 from enllasd_web.parsers import SafeJSONParser
 from enllasd_web.roles import IsAdmin, Role, user_role
 

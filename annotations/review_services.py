@@ -454,11 +454,9 @@ def review_item_list(
 ) -> QuerySet[ReviewItem]:
     """The queue, highest priority first then oldest; ``status=None`` lists every status.
 
-    Prediction documents and member outputs are not loaded (rows only need the alignment).
+    The caller picks the columns it shows (``.values()``): the API's rows need no model instances.
     """
-    queryset = ReviewItem.objects.select_related(
-        "image__case__patient", "prediction__ensemble_version", "assignee", "decided_by"
-    ).defer("prediction__document", "prediction__member_outputs")
+    queryset = ReviewItem.objects.all()
     filters = {
         "status": status,
         "image__case__patient__cohort": cohort,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditAction
 from audit.selectors import audit_event_list
+from enllasd_web.pagination import LimitOffsetPagination
 from enllasd_web.roles import IsAdmin
 
 

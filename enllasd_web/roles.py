@@ -34,8 +34,13 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role:
     else:
         names = set(user.groups.values_list("name", flat=True))
         role = max((ROLE_GROUPS[name] for name in names if name in ROLE_GROUPS), default=Role.NONE)
-    user._enllasd_role = role
+    remember_role(user, role)
     return role
+
+
+def remember_role(user: AbstractBaseUser, role: Role) -> None:
+    """Cache ``role`` on ``user`` for this request (token authentication loads it with the token)."""
+    user._enllasd_role = role
 
 
 def has_role(user: AbstractBaseUser | AnonymousUser | None, role: Role) -> bool:

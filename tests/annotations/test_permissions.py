@@ -335,3 +335,31 @@ def test_token_login_for_scripts(client, annotator):
     assert response.status_code == 200
     token = response.json()["token"]
     assert client.get("/api/cases/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+
+
+def test_token_authentication_loads_the_highest_role_with_the_user(db, django_user_model,
+                                                                    django_assert_num_queries):
+    """One query gives the token's user and its highest role group; DRF's errors stay the same."""
+    from django.contrib.auth.models import Group
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.authtoken.models import Token
+
+    from enllasd_web.authentication import RoleTokenAuthentication
+    from enllasd_web.roles import Role, user_role
+
+    both = django_user_model.objects.create_user("both", password="pw")
+    both.groups.add(Group.objects.get(name="annotator"), Group.objects.get(name="reviewer"),
+                    Group.objects.create(name="unrelated"))
+    plain = django_user_model.objects.create_user("plain", password="pw")
+    boss = django_user_model.objects.create_superuser("boss", password="pw")
+    gone = django_user_model.objects.create_user("gone", password="pw", is_active=False)
+    authentication = RoleTokenAuthentication()
+    for user, role in ((both, Role.REVIEWER), (plain, Role.NONE), (boss, Role.ADMIN)):
+        key = Token.objects.create(user=user).key
+        with django_assert_num_queries(1):
+            loaded, token = authentication.authenticate_credentials(key)
+            assert (loaded.pk, loaded.username, token.key, user_role(loaded)) == (user.pk, user.username, key, role)
+    with pytest.raises(AuthenticationFailed, match="Invalid token"):
+        authentication.authenticate_credentials("0" * 40)
+    with pytest.raises(AuthenticationFailed, match="inactive"):
+        authentication.authenticate_credentials(Token.objects.create(user=gone).key)

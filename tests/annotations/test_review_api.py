@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 
@@ -180,5 +181,37 @@ def test_reopen_and_assign(reviewer_client, reviewer, item) -> None:
 def test_list_queries_do_not_grow_with_the_rows(annotator_client, django_assert_max_num_queries) -> None:
     for number in range(4):
         make_item(_case(f"P-Q{number}"))
-    with django_assert_max_num_queries(6):  # auth (token, groups), count, page
+    with django_assert_max_num_queries(3):  # token with user and role, the page (no count: it fits), audit
         assert len(_ids(annotator_client.get("/api/review/items/"))) == 4
+
+
+def test_list_rows_equal_the_documented_row_serializer(reviewer_client, reviewer) -> None:
+    """The list builds rows from column values; they must stay what ReviewItemRowSerializer documents."""
+    from rest_framework.renderers import JSONRenderer
+
+    from annotations.apis_review import ReviewItemRowSerializer
+
+    flagged = make_item(_case("P-ROW1", cohort=Cohort.SD, day=3))
+    undated = make_item(case_create(patient=patient_create(code="P-ROW2"), acquisition_date=None, view=View.AP))
+    for action, payload in (("assign", {"assignee": reviewer.pk}), ("reject", {"reason": "blurred"})):
+        assert reviewer_client.post(f"/api/review/items/{undated.pk}/{action}/", payload,
+                                    format="json").status_code == 200
+    rows = {row["id"]: row for row in reviewer_client.get("/api/review/items/?status=all").json()["results"]}
+    for item in (flagged, undated):
+        item = ReviewItem.objects.get(pk=item.pk)
+        documented = json.loads(JSONRenderer().render(ReviewItemRowSerializer(item).data))
+        assert rows[item.pk] == documented
+    assert rows[undated.pk]["assignee"] == "rita" and rows[undated.pk]["decided_at"] is not None
+    assert rows[flagged.pk]["case"]["acquisition_date"] == "2026-01-03" and rows[flagged.pk]["legs"]
+
+
+@pytest.mark.parametrize(("query", "count", "shown", "has_next"), [
+    ("", 5, 5, False), ("?limit=5", 5, 5, False), ("?limit=4", 5, 4, True), ("?limit=2&offset=4", 5, 1, False),
+    ("?limit=2&offset=2", 5, 2, True), ("?offset=5", 5, 0, False), ("?offset=50", 5, 0, False),
+])
+def test_list_pagination_counts_with_and_without_a_count_query(annotator_client, query, count, shown,
+                                                               has_next) -> None:
+    for number in range(5):
+        make_item(_case(f"P-PAGE{number}"))
+    body = annotator_client.get(f"/api/review/items/{query}").json()
+    assert (body["count"], len(body["results"]), body["next"] is not None) == (count, shown, has_next)
