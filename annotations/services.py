@@ -247,9 +247,10 @@ def annotation_revision_submit(
     with transaction.atomic():
         # The head is read after the lock, in a statement of its own: joined into the locking query
         # it would come from the snapshot taken before the wait, and miss a head saved meanwhile.
-        locked = Image.objects.select_for_update().get(pk=image.pk)
-        head = locked.head_revision
-        if (head.pk if head else None) != base_revision_id:
+        locked = Image.objects.select_for_update().only("id", "head_revision").get(pk=image.pk)
+        if locked.head_revision_id != base_revision_id:
+            head = AnnotationRevision.objects.select_related("author").get(pk=locked.head_revision_id) \
+                if locked.head_revision_id else None
             raise Conflict(
                 "Another revision was saved since the one this edit started from.",
                 {
@@ -258,8 +259,10 @@ def annotation_revision_submit(
                     "head_revision": revision_summary(head) if head else None,
                 },
             )
+        # Only the head's number is needed: its document is not decoded.
+        head = AnnotationRevision.objects.only("id", "number").get(pk=base_revision_id) if base_revision_id else None
         revision = AnnotationRevision(
-            image=locked,
+            image=image,
             parent=head,
             number=(head.number + 1) if head else 1,
             document=stored,
@@ -268,10 +271,11 @@ def annotation_revision_submit(
             model_version_id=model_version_id,
             message=message[:500],
         )
-        # Value checks only. The related rows were just loaded (checking that they exist would cost a
-        # query each), the row lock serialises writers and the database enforces the unique (image,
-        # number) and (parent) constraints: five queries a save saved (docs/reliability.md, section 6).
-        revision.full_clean(exclude=["image", "parent", "author", "model_version"],
+        # Value checks only: the related rows were just loaded (checking that they exist would cost a
+        # query each), the document is what _normalise_document built, the row lock serialises writers
+        # and the database enforces the unique (image, number) and (parent) constraints
+        # (docs/reliability.md, section 6).
+        revision.full_clean(exclude=["image", "parent", "author", "model_version", "document"],
                             validate_unique=False, validate_constraints=False)
         revision.save()
         locked.head_revision = revision
