@@ -6,12 +6,14 @@ need the reviewer role. Errors have the project's shape ``{"message", "extra"}``
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
@@ -129,7 +131,15 @@ _ROW_VALUES = (
     "assignee_username", "decided_by_username", "decided_at", "revision_id", "created_at", "updated_at",
 )
 _DATE = serializers.DateField()
-_DATETIME = serializers.DateTimeField()
+
+
+def _iso_datetime(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | None:
+    """What DRF's ``DateTimeField`` writes (ISO 8601 in ``zone``, ``Z`` for UTC), without its per-value
+    lookup of the current time zone, which was a fifth of a 50-row page's CPU."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _review_item_values(queryset: QuerySet[ReviewItem]) -> QuerySet:
@@ -139,7 +149,7 @@ def _review_item_values(queryset: QuerySet[ReviewItem]) -> QuerySet:
                            decided_by_username=F(f"decided_by__{username}"))
 
 
-def _review_row(values: dict[str, Any]) -> dict[str, Any]:
+def _review_row(values: dict[str, Any], zone: datetime.tzinfo) -> dict[str, Any]:
     """One queue row, as :class:`ReviewItemRowSerializer` would render the item.
 
     A page of 50 items as model instances (seven related rows each) run through nested serializers
@@ -168,10 +178,10 @@ def _review_row(values: dict[str, Any]) -> dict[str, Any]:
         "head_revision": values["image__head_revision_id"],
         "assignee": values["assignee_username"],
         "decided_by": values["decided_by_username"],
-        "decided_at": None if values["decided_at"] is None else _DATETIME.to_representation(values["decided_at"]),
+        "decided_at": _iso_datetime(values["decided_at"], zone),
         "revision": values["revision_id"],
-        "created_at": _DATETIME.to_representation(values["created_at"]),
-        "updated_at": _DATETIME.to_representation(values["updated_at"]),
+        "created_at": _iso_datetime(values["created_at"], zone),
+        "updated_at": _iso_datetime(values["updated_at"], zone),
     }
 
 
@@ -256,7 +266,8 @@ class ReviewItemListApi(APIView):
         )
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(_review_item_values(queryset), request, view=self)
-        return paginator.get_paginated_response([_review_row(values) for values in page])
+        zone = timezone.get_current_timezone()
+        return paginator.get_paginated_response([_review_row(values, zone) for values in page])
 
 
 class ReviewItemDetailApi(APIView):
