@@ -82,7 +82,9 @@ class Image(models.Model):
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="images")
     original = models.FileField(upload_to=_original_path, max_length=255)
-    original_name = models.CharField(max_length=255, help_text="File name as uploaded (no directories).")
+    original_name = models.CharField(
+        max_length=255, help_text="File name as uploaded (no directories), or its pseudonym (ENLLASD_UPLOAD_NAMES)."
+    )
     original_suffix = models.CharField(max_length=16)
     sha256 = models.CharField(max_length=64, db_index=True)
     size_bytes = models.BigIntegerField()

@@ -63,6 +63,9 @@ def case_create(*, patient: Patient, acquisition_date: date | None = None, view:
     return case
 
 
+_FORMAT_SUFFIXES = {"dicom": ".dcm", "png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
+
+
 def _pseudonym(identifier: str) -> str:
     """Keyed hash of a source identifier: stable for re-uploads, useless without SECRET_KEY."""
     digest = hmac.new(settings.SECRET_KEY.encode(), identifier.encode(), hashlib.sha256).hexdigest()
@@ -80,6 +83,22 @@ def _decode_upload(data: bytes, filename: str) -> DecodedImage:
     except ImageDecodeError as exc:
         error_class = _DECODE_ERROR_CLASSES.get(exc.code, InvalidInput)
         raise error_class(str(exc), {"code": exc.code, "file": filename}) from exc
+
+
+def image_stored_name(*, uploaded_name: str, image_format: str, patient_code: str, sha256: str,
+                      policy: str | None = None) -> str:
+    """The name an upload is known by (API, exports, admin) under ``ENLLASD_UPLOAD_NAMES``.
+
+    File names can identify a patient: PACS exports name DICOM files after the patient or the SOP
+    instance UID. A pseudonymised name is ``<patient code>_<first 12 hex of sha256><suffix>``: the
+    patient code is pseudonymous by design, the LabelMe importer reads it back from the part before the
+    first ``_``, and the hash keeps two files of one case apart.
+    """
+    policy = policy or settings.ENLLASD_UPLOAD_NAMES
+    if policy == "keep" or (policy == "keep-non-dicom" and image_format != "dicom"):
+        return uploaded_name
+    suffix = _FORMAT_SUFFIXES.get(image_format, "")
+    return f"{Path(patient_code).name or 'image'}_{sha256[:12]}{suffix}"[-255:]
 
 
 def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: AbstractBaseUser | None) -> Image:
@@ -101,10 +120,11 @@ def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: Abstrac
 
     identifiers = decoded.dicom_identifiers or {}
     source_id = identifiers.get("PatientID") or ""
-    suffix = {"dicom": ".dcm", "png": ".png", "jpeg": ".jpg", "tiff": ".tif"}.get(decoded.format, "")
+    suffix = _FORMAT_SUFFIXES.get(decoded.format, "")
     image = Image(
         case=case,
-        original_name=safe_name,
+        original_name=image_stored_name(uploaded_name=safe_name, image_format=decoded.format,
+                                        patient_code=case.patient.code, sha256=sha256),
         original_suffix=suffix,
         sha256=sha256,
         size_bytes=len(data),

@@ -73,3 +73,10 @@ def test_numeric_core_imports_without_django_celery_or_torch():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "forbidden: []"
+
+
+def test_upload_name_policy_is_checked_at_start():
+    bad = _run("import enllasd_web.settings.base", SECRET_KEY="x" * 60, ENLLASD_UPLOAD_NAMES="hide")
+    assert bad.returncode != 0 and "ENLLASD_UPLOAD_NAMES='hide'" in bad.stderr
+    default = _run("import enllasd_web.settings.base as s; print(s.ENLLASD_UPLOAD_NAMES)", SECRET_KEY="x" * 60)
+    assert default.stdout.strip() == "keep-non-dicom", default.stderr

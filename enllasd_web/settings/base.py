@@ -14,6 +14,9 @@ Environment variables (all optional unless stated):
                       8-12 on a GPU host with 16 cores)
 ``ENLLASD_MAX_IMAGE_PIXELS``  uploads above this many pixels are refused (default 80 000 000)
 ``ENLLASD_MAX_UPLOAD_BYTES``  request body limit for uploads (default 512 MiB)
+``ENLLASD_UPLOAD_NAMES``  which uploads keep their file name: ``keep-non-dicom`` (default: DICOM files are
+                      renamed ``<patient code>_<sha256[:12]>.dcm``, other files keep theirs), ``pseudonymise``
+                      (every file renamed so), ``keep`` (every name kept as uploaded)
 ``SAM_DEFAULT_MODEL``  SAM assist model, ``litemedsam`` (default) or ``sam_<SAM_MODEL_TYPE>``
 ``SAM_CHECKPOINT``    segment-anything checkpoint (.pth); ``SAM_MODEL_TYPE`` vit_b (default), vit_l or vit_h
 ``SAM_PRECOMPUTE_ON_UPLOAD``  compute the default model's image embedding after each upload (default on)
@@ -150,6 +153,11 @@ SAM_DECODE_TIMEOUT_S = env_int("SAM_DECODE_TIMEOUT_S", 60)
 
 ENLLASD_MAX_IMAGE_PIXELS = env_int("ENLLASD_MAX_IMAGE_PIXELS", 80_000_000)
 ENLLASD_MAX_UPLOAD_BYTES = env_int("ENLLASD_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
+ENLLASD_UPLOAD_NAMES = env_str("ENLLASD_UPLOAD_NAMES") or "keep-non-dicom"
+if ENLLASD_UPLOAD_NAMES not in {"keep-non-dicom", "pseudonymise", "keep"}:
+    raise ImproperlyConfigured(
+        f"ENLLASD_UPLOAD_NAMES={ENLLASD_UPLOAD_NAMES!r}: use keep-non-dicom, pseudonymise or keep."
+    )
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENLLASD_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 ENLLASD_DISPLAY_MAX_SIDE = env_int("ENLLASD_DISPLAY_MAX_SIDE", 4096)

@@ -76,6 +76,40 @@ def test_exports_of_a_dicom_image_carry_no_identifier(annotator_client, dicom_im
     _assert_clean(b"".join(display.streaming_content).decode("latin-1"), "the display PNG")
 
 
+def test_a_dicom_file_named_after_the_patient_is_stored_under_a_pseudonym(annotator_client, case, tmp_path):
+    """PACS exports name files after the patient or the SOP instance UID: that name never comes back."""
+    uploaded_name = "DOE^JANE_1.2.840.113619.2.55.3.604688119.dcm"
+    data = dicom_bytes(rows=48, columns=32)
+    response = _upload(annotator_client, case, data, name=uploaded_name)
+    assert response.status_code == 201, response.content
+    image = Image.objects.get(pk=response.json()["id"])
+    assert image.original_name == f"{case.patient.code}_{image.sha256[:12]}.dcm" == response.json()["name"]
+    leaks = ("DOE", "JANE", "113619", "604688119")
+    for url in [f"/api/images/{image.pk}/", "/api/images/", f"/api/images/{image.pk}/labelme/"]:
+        body = annotator_client.get(url).content.decode()
+        assert not [part for part in leaks if part in body], url
+    out = tmp_path / "export"
+    call_command("export_labelme", "--out", str(out))
+    for path in out.iterdir():
+        assert not [part for part in leaks if part in path.name + path.read_bytes().decode("latin-1")], path
+
+
+@pytest.mark.parametrize(("policy", "dicom_kept", "png_kept"), [
+    ("keep-non-dicom", False, True), ("pseudonymise", False, False), ("keep", True, True),
+])
+def test_upload_name_policy(annotator_client, case, settings, policy, dicom_kept, png_kept):
+    from tests.conftest import png_bytes
+
+    settings.ENLLASD_UPLOAD_NAMES = policy
+    for name, data, kept in (("P001_left knee.dcm", dicom_bytes(rows=48, columns=32), dicom_kept),
+                             ("P001_left knee.png", png_bytes(), png_kept)):
+        response = _upload(annotator_client, case, data, name=name)
+        assert response.status_code == 201, response.content
+        image = Image.objects.get(pk=response.json()["id"])
+        expected = name if kept else f"{case.patient.code}_{image.sha256[:12]}{Path(name).suffix}"
+        assert image.original_name == expected
+
+
 BROKEN_DICOMS = {
     "truncated pixel data": lambda: dicom_bytes(pixel_data=b"\x00" * 10),
     "cut after the header": lambda: dicom_bytes()[:700],
