@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,8 +34,8 @@ from annotations.models import (
     View,
 )
 from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput, PayloadTooLarge, UnsupportedMedia
+from enllasd_web.queueing import publish_or_log
 
-logger = logging.getLogger(__name__)
 
 _SPACING_SOURCES = {
     "dicom_pixel_spacing": SpacingSource.DICOM,
@@ -185,10 +184,7 @@ def image_derivatives_enqueue(*, image_id: int) -> None:
     display endpoint makes the derivative on first view, so an upload never fails for that."""
     from annotations.tasks import image_derivatives_create as task
 
-    try:
-        task.apply_async(args=[image_id], queue="default")
-    except Exception as exc:  # noqa: BLE001 - any broker failure must not fail the upload
-        logger.warning("Could not queue derivatives for image %s: %s", image_id, exc)
+    publish_or_log(task, args=[image_id], queue="default", what=f"derivatives for image {image_id}")
 
 
 def image_derivatives_create(*, image: Image) -> Image:

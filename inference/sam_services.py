@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from annotations.models import Image, RevisionSource
 from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput
+from enllasd_web.queueing import BrokerUnavailable, publish
 from inference.models import JobStatus, PrelabelJob, PrelabelStatus, Prediction
 from inference.sam.prelabel_prompts import BonePrompt, prompts_from_leg_boxes, prompts_from_prediction
 from inference.sam.promptable import Embedding, PromptableSegmenter, check_prompts
@@ -98,11 +99,9 @@ def sam_decode_request(*, image: Image, model: str | None = None, points: Sequen
     checked_points, checked_labels, checked_box = _prompts(image, points, labels, box)
     timeout = settings.SAM_DECODE_TIMEOUT_S
     try:
-        result = sam_decode.apply_async(
-            args=[image.pk, name, checked_points, checked_labels, checked_box, tolerance_px], queue="sam",
-            expires=timeout,
-        )
-    except Exception as exc:  # noqa: BLE001 - any broker failure is "the service is not there"
+        result = publish(sam_decode, args=[image.pk, name, checked_points, checked_labels, checked_box, tolerance_px],
+                         queue="sam", expires=timeout)
+    except BrokerUnavailable as exc:
         logger.warning("Could not queue a SAM decode for image %s: %s", image.pk, exc)
         raise SamModelUnavailable("The SAM queue cannot be reached; try again later.",
                                   {"code": "sam_queue_unreachable"}) from exc
@@ -135,7 +134,7 @@ def sam_embedding_enqueue(*, image: Image) -> None:
             return
         from inference.tasks import sam_embedding_compute
 
-        sam_embedding_compute.apply_async(args=[image.pk, name], queue="sam")
+        publish(sam_embedding_compute, args=[image.pk, name], queue="sam")
     except Exception as exc:  # noqa: BLE001 - any failure here must not fail the upload
         logger.warning("Could not queue the SAM embedding of image %s: %s", image.pk, exc)
 
@@ -188,8 +187,8 @@ def _prelabel_enqueue(job_id: int) -> None:
     from inference.tasks import sam_prelabel_run
 
     try:
-        sam_prelabel_run.apply_async(args=[job_id], queue="sam")
-    except Exception as exc:  # noqa: BLE001 - the job stays queued; the error is on the row
+        publish(sam_prelabel_run, args=[job_id], queue="sam")
+    except BrokerUnavailable as exc:  # the job stays queued; the error is on the row
         logger.warning("Could not queue SAM pre-label job %s: %s", job_id, exc)
         PrelabelJob.objects.filter(pk=job_id).update(error=f"Could not be queued: {exc}"[:10000])
 

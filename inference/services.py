@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ from django.utils import timezone
 
 from annotations.models import Image
 from enllasd_web.exceptions import ApplicationError, InvalidInput
+from enllasd_web.queueing import publish_or_log
 from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
 
-logger = logging.getLogger(__name__)
 
 
 class ModelNotReady(ApplicationError):
@@ -69,10 +68,7 @@ def prediction_request(*, image: Image, ensemble: EnsembleVersion | None = None,
 def _enqueue(prediction_id: int) -> None:
     from inference.tasks import inference_prediction_run as task
 
-    try:
-        task.apply_async(args=[prediction_id], queue="inference")
-    except Exception as exc:  # noqa: BLE001 - stays queued; re-requested later
-        logger.warning("Could not queue prediction %s: %s", prediction_id, exc)
+    publish_or_log(task, args=[prediction_id], queue="inference", what=f"prediction {prediction_id}")  # stays queued
 
 
 def image_pixels(image: Image) -> tuple[np.ndarray, float | None]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from numpy.typing import NDArray
 
 from enllasd_web.exceptions import InvalidInput
+from enllasd_web.queueing import publish_or_log
 from inference.core.labelme_alignment import align_labelme_document, labelme_joints, rasterize_labelme_bones
 from inference.models import EnsembleVersion, JobStatus, Prediction
 from inference.services import ensemble_active, prediction_fail, prediction_request, prediction_run
@@ -68,10 +69,8 @@ def ensemble_comparison_create(
 def _enqueue(comparison_id: int) -> None:
     from training.tasks import ensemble_comparison_run as task
 
-    try:
-        task.apply_async(args=[comparison_id], queue="inference")
-    except Exception as exc:  # noqa: BLE001 - stays queued; it can be re-queued from the admin
-        logger.warning("Could not queue comparison %s: %s", comparison_id, exc)
+    # On failure it stays queued; it can be re-queued from the admin.
+    publish_or_log(task, args=[comparison_id], queue="inference", what=f"comparison {comparison_id}")
 
 
 @dataclass(frozen=True)

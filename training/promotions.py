@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from annotations.models import Image
 from enllasd_web.exceptions import Conflict, InvalidInput
+from enllasd_web.queueing import publish_or_log
 from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
 from inference.services import ensemble_version_promote, prediction_fail, prediction_request, prediction_run
 from training.models import EnsembleComparison, EnsemblePromotion, RepredictJob, RunStatus
@@ -120,10 +121,8 @@ def repredict_job_create(
 def _enqueue(job_id: int) -> None:
     from training.tasks import repredict_job_run as task
 
-    try:
-        task.apply_async(args=[job_id], queue="inference")
-    except Exception as exc:  # noqa: BLE001 - the job stays queued; it can be re-queued from the admin
-        logger.warning("Could not queue re-prediction job %s: %s", job_id, exc)
+    # On failure the job stays queued; it can be re-queued from the admin.
+    publish_or_log(task, args=[job_id], queue="inference", what=f"re-prediction job {job_id}")
 
 
 def _job_images(job: RepredictJob) -> list[Image]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import tempfile
 import traceback
 from pathlib import Path
@@ -15,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from enllasd_web.exceptions import Conflict, InvalidInput
+from enllasd_web.queueing import publish_or_log
 from inference.models import EnsembleVersion, ModelKind, ModelVersion, VersionStatus
 from training.configs import CONFIG_NAMES
 from training.core.datasets import TrainingSample
@@ -22,7 +22,6 @@ from training.core.kfold import FoldAssignment
 from training.lineage import current_code_version
 from training.models import DatasetSnapshot, RunStatus, TrainingRun
 
-logger = logging.getLogger(__name__)
 
 LOSS_HISTORY_LIMIT = 20000
 
@@ -75,10 +74,7 @@ def training_run_create(
 def _enqueue(run_id: Any) -> None:
     from training.tasks import training_run_execute as task
 
-    try:
-        task.apply_async(args=[str(run_id)], queue="training")
-    except Exception as exc:  # noqa: BLE001 - the run stays queued; an admin can retry
-        logger.warning("Could not queue training run %s: %s", run_id, exc)
+    publish_or_log(task, args=[str(run_id)], queue="training", what=f"training run {run_id}")  # stays queued
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:

@@ -20,6 +20,7 @@ Environment variables (all optional unless stated):
 ``SAM_DEFAULT_MODEL``  SAM assist model, ``litemedsam`` (default) or ``sam_<SAM_MODEL_TYPE>``
 ``SAM_CHECKPOINT``    segment-anything checkpoint (.pth); ``SAM_MODEL_TYPE`` vit_b (default), vit_l or vit_h
 ``SAM_PRECOMPUTE_ON_UPLOAD``  compute the default model's image embedding after each upload (default on)
+``BROKER_RETRY_AFTER_S``  after a failed publish to Redis, skip publishing for this long (default 30)
 ``SAM_DECODE_TIMEOUT_S``  how long an API call waits for a sam worker (default 60)
 """
 
@@ -228,6 +229,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
                                    "socket_connect_timeout": 2, "socket_timeout": 5,
                                    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600 + 3600)}
 CELERY_TASK_PUBLISH_RETRY = False
+# After a failed publish a process stops publishing for this long (enllasd_web/queueing.py).
+BROKER_RETRY_AFTER_S = env_int("BROKER_RETRY_AFTER_S", 30)
 # Job state lives in database rows; nobody reads Celery results. Keeping them made every publish subscribe to
 # the Redis result backend, which retried for ~19 s (and forever on a hung Redis) before the upload returned.
 CELERY_TASK_IGNORE_RESULT = True

@@ -159,17 +159,19 @@ def test_upload_with_redis_refusing_succeeds_at_once_and_its_jobs_run_when_redis
 
 
 def test_upload_with_redis_hung_returns_in_bounded_time(django_user_model, tmp_path):
-    """Each publish gives up after the broker's socket timeout (5 s); an upload publishes up to three messages
-    (derivatives, SAM embedding, prediction), far below gunicorn's 120 s worker timeout."""
+    """The first publish gives up after the broker's socket timeout (5 s) and opens the circuit breaker
+    (enllasd_web/queueing.py): the upload's other messages and the next uploads do not wait again."""
     token = _token(django_user_model)
     case = case_create(patient=patient_create(code="REDIS-HUNG"))
     with hung_tcp_server() as port, \
             web_server(log=tmp_path / "web.log", REDIS_URL=f"redis://127.0.0.1:{port}/0") as base:
         _warm_up(base, token, case.pk)
-        response, elapsed = _timed_upload(base, token, case.pk, seed=0)
-    print(f"\nupload with Redis hung (no active ensemble): {elapsed:.3f} s")
-    assert response.status_code == 201, response.text
-    assert elapsed < 30
+        timings = [_timed_upload(base, token, case.pk, seed=seed) for seed in range(3)]
+    seconds = [round(elapsed, 3) for _, elapsed in timings]
+    print(f"\nupload with Redis hung (no active ensemble): {seconds} s")
+    for response, _ in timings:
+        assert response.status_code == 201, response.text
+    assert seconds[0] < 15 and max(seconds[1:]) < 3
 
 
 def test_requeue_command_fails_loudly_while_the_broker_is_down():
