@@ -64,6 +64,17 @@ def _media_root(request, tmp_path_factory):
     request.getfixturevalue("settings").MEDIA_ROOT = tmp_path_factory.mktemp("media")
 
 
+@pytest.fixture(autouse=True)
+def _publishing_breaker_closed(request, monkeypatch):
+    """Each test starts with the publishing circuit breaker closed (enllasd_web/queueing.py): a broker
+    failure provoked by one test must not make the next test's messages be skipped."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    from enllasd_web import queueing
+
+    monkeypatch.setattr(queueing, "_broker_down_until", 0.0)
+
+
 def _user_with_role(django_user_model, username: str, role: str | None):
     from django.contrib.auth.models import Group
 

@@ -36,11 +36,6 @@ def queue_length():
         client.delete(stale)
 
 
-@pytest.fixture(autouse=True)
-def _closed_breaker(monkeypatch):
-    monkeypatch.setattr(queueing, "_broker_down_until", 0.0)
-
-
 def test_a_failed_publish_opens_the_breaker_and_it_closes_after_the_wait(settings, queue_length):
     refusing = _app(f"redis://127.0.0.1:{free_port()}/0").task(name="breaker.refused")(_nothing)
     healthy = _app(django_settings.CELERY_BROKER_URL).task(name="breaker.healthy")(_nothing)
