@@ -84,8 +84,7 @@ def _decode_upload(data: bytes, filename: str) -> DecodedImage:
         raise error_class(str(exc), {"code": exc.code, "file": filename}) from exc
 
 
-def image_stored_name(*, uploaded_name: str, image_format: str, patient_code: str, sha256: str,
-                      policy: str | None = None) -> str:
+def image_stored_name(*, uploaded_name: str, image_format: str, patient_code: str, sha256: str) -> str:
     """The name an upload is known by (API, exports, admin) under ``ENLLASD_UPLOAD_NAMES``.
 
     File names can identify a patient: PACS exports name DICOM files after the patient or the SOP
@@ -93,7 +92,7 @@ def image_stored_name(*, uploaded_name: str, image_format: str, patient_code: st
     patient code is pseudonymous by design, the LabelMe importer reads it back from the part before the
     first ``_``, and the hash keeps two files of one case apart.
     """
-    policy = policy or settings.ENLLASD_UPLOAD_NAMES
+    policy = settings.ENLLASD_UPLOAD_NAMES
     if policy == "keep" or (policy == "keep-non-dicom" and image_format != "dicom"):
         return uploaded_name
     suffix = _FORMAT_SUFFIXES.get(image_format, "")
