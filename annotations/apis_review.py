@@ -130,7 +130,6 @@ _ROW_VALUES = (
     "prediction__ensemble_version_id", "prediction__ensemble_version__name", "prediction__alignment",
     "assignee_username", "decided_by_username", "decided_at", "revision_id", "created_at", "updated_at",
 )
-_DATE = serializers.DateField()
 
 
 def _iso_datetime(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | None:
@@ -169,7 +168,7 @@ def _review_row(values: dict[str, Any], zone: datetime.tzinfo) -> dict[str, Any]
         "patient_code": values["image__case__patient__code"],
         "cohort": values["image__case__patient__cohort"],
         "case": {"id": values["image__case_id"], "view": values["image__case__view"],
-                 "acquisition_date": None if acquired is None else _DATE.to_representation(acquired)},
+                 "acquisition_date": None if acquired is None else acquired.isoformat()},
         "prediction": values["prediction_id"],
         "ensemble": {"id": values["prediction__ensemble_version_id"],
                      "name": values["prediction__ensemble_version__name"]},

@@ -17,12 +17,15 @@ or a loop (``python manage.py requeue_pending``) every few minutes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
+
+from enllasd_web.queueing import publish_or_log
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +47,15 @@ class RequeueReport:
                 f"{self.predictions_created} missing prediction(s) requested, {self.failed} failed to publish")
 
 
-def _publish_each(ids: Iterable[int], publish: Callable[[int], object], kind: str) -> tuple[int, int]:
-    """Publish one message per id; returns (published, failed). A broker error is logged, not raised."""
+def _publish_each(ids: Iterable[int], task: Any, queue: str, kind: str) -> tuple[int, int]:
+    """Publish one message per id; returns (published, failed). A broker error is logged, not raised, and
+    opens the publishing circuit breaker, so a hung Redis costs one socket timeout, not one per job."""
     published = failed = 0
     for job_id in ids:
-        try:
-            publish(job_id)
-        except Exception as exc:  # noqa: BLE001 - any broker failure: count it and go on
-            logger.warning("Could not re-queue %s %s: %s", kind, job_id, exc)
-            failed += 1
-        else:
+        if publish_or_log(task, args=[job_id], queue=queue, what=f"{kind} {job_id}"):
             published += 1
+        else:
+            failed += 1
     return published, failed
 
 
@@ -74,17 +75,14 @@ def requeue_pending_jobs(*, queued_for: timedelta = DEFAULT_QUEUED_FOR,
     now = timezone.now()
     pending_images = Image.objects.filter(derivative_status=DerivativeStatus.PENDING, created_at__lt=now - queued_for)
     derivatives, derivative_failures = _publish_each(
-        pending_images.values_list("pk", flat=True),
-        lambda image_id: image_derivatives_create.apply_async(args=[image_id], queue="default"), "derivatives of image")
+        pending_images.values_list("pk", flat=True), image_derivatives_create, "default", "derivatives of image")
 
     stale = Prediction.objects.filter(
         Q(status=JobStatus.QUEUED, created_at__lt=now - queued_for)
         | Q(status=JobStatus.RUNNING, created_at__lt=now - running_for)
     )
     predictions, prediction_failures = _publish_each(
-        list(stale.values_list("pk", flat=True)),
-        lambda prediction_id: inference_prediction_run.apply_async(args=[prediction_id], queue="inference"),
-        "prediction")
+        list(stale.values_list("pk", flat=True)), inference_prediction_run, "inference", "prediction")
     created = sum(predictions_request_missing(ensemble=ensemble)
                   for ensemble in EnsembleVersion.objects.filter(status=VersionStatus.ACTIVE))
     report = RequeueReport(derivatives=derivatives, predictions_created=created, predictions=predictions,

@@ -16,7 +16,6 @@ from enllasd_web.queueing import publish_or_log
 from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
 
 
-
 class ModelNotReady(ApplicationError):
     status_code = 409
 

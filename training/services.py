@@ -22,7 +22,6 @@ from training.core.kfold import FoldAssignment
 from training.lineage import current_code_version
 from training.models import DatasetSnapshot, RunStatus, TrainingRun
 
-
 LOSS_HISTORY_LIMIT = 20000
 
 
