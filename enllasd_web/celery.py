@@ -1,13 +1,30 @@
-"""The Celery application. Workers: ``celery -A enllasd_web worker -Q default,inference,training,sam``."""
+"""The Celery application. Workers: ``celery -A enllasd_web worker -Q default,inference,training,sam,sam_batch``
+(scripts/run and docker-compose.yml start one worker for the interactive ``sam`` queue and others for the rest).
+"""
 
 import os
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enllasd_web.settings.local")
 
 app = Celery("enllasd_web")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("default", "inference", "training", "sam")]
+app.conf.task_queues = [Queue(name) for name in app.conf.task_queues_names]
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _heartbeat_start(sender, **_kwargs) -> None:  # noqa: ANN001 - Celery's consumer
+    from enllasd_web.worker_status import heartbeat_start
+
+    heartbeat_start(hostname=sender.hostname, queues=[queue.name for queue in sender.task_consumer.queues])
+
+
+@worker_shutdown.connect
+def _heartbeat_stop(**_kwargs) -> None:
+    from enllasd_web.worker_status import heartbeat_stop
+
+    heartbeat_stop()

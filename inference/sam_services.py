@@ -1,6 +1,7 @@
 """SAM assist: interactive decoding, embedding precompute, batch pre-labelling (services).
 
-The web process only validates, enqueues on the ``sam`` queue and waits (:func:`sam_decode_request`,
+The web process only validates, enqueues (decodes on the interactive ``sam`` queue, embeddings and batch jobs
+on ``sam_batch``) and waits (:func:`sam_decode_request`,
 :func:`prelabel_job_start`, :func:`sam_embedding_enqueue`); it never imports torch. The functions that
 run a model (:func:`sam_image_decode`, :func:`sam_embedding_get_or_compute`, :func:`prelabel_job_run`)
 run in a sam worker, called by the tasks in :mod:`inference.tasks`.
@@ -108,16 +109,35 @@ def sam_decode_request(*, image: Image, model: str | None = None, points: Sequen
     try:
         payload = result.get(timeout=timeout)
     except (CeleryTimeout, TaskRevokedError) as exc:  # revoked: it expired before a worker took it
-        raise SamModelUnavailable(
-            f"No SAM worker answered within {timeout} s; start a worker for the 'sam' queue.",
-            {"code": "sam_worker_timeout", "timeout_s": timeout},
-        ) from exc
+        raise _sam_timeout(timeout) from exc
     result.forget()
     error = payload.get("error")
     if error is not None:
         error_class = SamModelUnavailable if error["code"] == "model_unavailable" else InvalidInput
         raise error_class(error["message"], {"code": error["code"]})
     return {**payload, "model": name}
+
+
+def _sam_timeout(timeout: int) -> SamModelUnavailable:
+    """Why no answer came: the sam worker is running but busy, or there is none (worker heartbeats)."""
+    from enllasd_web.worker_status import queue_state
+
+    try:
+        state = queue_state(queue="sam")
+    except Exception as exc:  # noqa: BLE001 - Redis went away meanwhile: say what is known
+        logger.warning("Could not read the sam queue's state: %s", exc)
+        return SamModelUnavailable(f"No SAM worker answered within {timeout} s.",
+                                   {"code": "sam_worker_timeout", "timeout_s": timeout})
+    if state.consumed:
+        return SamModelUnavailable(
+            f"The SAM worker is running but busy: it did not answer within {timeout} s "
+            f"({state.waiting} other request(s) waiting). Try again in a moment.",
+            {"code": "sam_worker_busy", "timeout_s": timeout, "waiting": state.waiting,
+             "workers": list(state.workers)})
+    return SamModelUnavailable(
+        "No SAM worker is running: nothing consumes the 'sam' queue. Start one (scripts/run does; "
+        "celery -A enllasd_web worker -Q sam --concurrency 1 --prefetch-multiplier 1).",
+        {"code": "sam_worker_absent", "timeout_s": timeout})
 
 
 def sam_embedding_enqueue(*, image: Image) -> None:
@@ -134,7 +154,7 @@ def sam_embedding_enqueue(*, image: Image) -> None:
             return
         from inference.tasks import sam_embedding_compute
 
-        publish(sam_embedding_compute, args=[image.pk, name], queue="sam")
+        publish(sam_embedding_compute, args=[image.pk, name], queue="sam_batch")
     except Exception as exc:  # noqa: BLE001 - any failure here must not fail the upload
         logger.warning("Could not queue the SAM embedding of image %s: %s", image.pk, exc)
 
@@ -187,7 +207,7 @@ def _prelabel_enqueue(job_id: int) -> None:
     from inference.tasks import sam_prelabel_run
 
     try:
-        publish(sam_prelabel_run, args=[job_id], queue="sam")
+        publish(sam_prelabel_run, args=[job_id], queue="sam_batch")
     except BrokerUnavailable as exc:  # the job stays queued; the error is on the row
         logger.warning("Could not queue SAM pre-label job %s: %s", job_id, exc)
         PrelabelJob.objects.filter(pk=job_id).update(error=f"Could not be queued: {exc}"[:10000])

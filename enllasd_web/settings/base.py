@@ -8,6 +8,9 @@ Environment variables (all optional unless stated):
 ``DATABASE_URL``      default: SQLite file ``var/enllasd.sqlite3``
 ``DB_CONN_MAX_AGE``   seconds a database connection is reused (default 60; 0 opens one per request)
 ``REDIS_URL``         Celery broker and result backend, default ``redis://127.0.0.1:6379/0``
+``ENLLASD_BROKER_PREFIX``  prefix of every Redis key this install's Celery uses (queues, results, worker
+                      heartbeats). Default ``enllasd-<hash of the install folder>:``, so that two installs on
+                      one host sharing a Redis database never take each other's tasks
 ``MEDIA_ROOT``        uploaded originals and derivatives, default ``var/media``
 ``MODEL_STORE``       trained model artifacts, default ``var/model_store``
 ``TRAINING_WORKERS``  (fold, member) pairs a training run trains at once, in separate processes (default 1;
@@ -22,10 +25,12 @@ Environment variables (all optional unless stated):
 ``SAM_PRECOMPUTE_ON_UPLOAD``  compute the default model's image embedding after each upload (default on)
 ``BROKER_RETRY_AFTER_S``  after a failed publish to Redis, skip publishing for this long (default 30)
 ``SAM_DECODE_TIMEOUT_S``  how long an API call waits for a sam worker (default 60)
+``SQLITE_BUSY_TIMEOUT_S``  how long a SQLite writer waits for another one (default 30)
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -107,8 +112,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Wait for a writer instead of failing at once when the worker and the web process both write.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web process, the workers and management commands (import_labelme) all write. WAL lets readers go on
+    # while one writes; IMMEDIATE transactions take the write lock when they begin, so a writer waits up to the
+    # busy timeout instead of failing at once with "database is locked" (a deferred transaction that reads and
+    # then writes cannot wait: SQLite refuses its upgrade at once when another connection wrote meanwhile).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT_S", 30),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -195,6 +207,10 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: one app, JSON only, tasks acknowledged after they finish so a killed worker's job is redelivered.
 REDIS_URL = env_str("REDIS_URL") or "redis://127.0.0.1:6379/0"
+# Every key of this install in Redis (queues, results, pidbox, worker heartbeats) starts with this prefix: two
+# installs on one host that share a Redis database (the default 0) never see each other's messages.
+BROKER_PREFIX = env_str("ENLLASD_BROKER_PREFIX") or (
+    f"enllasd-{hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:12]}:")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_SERIALIZER = "json"
@@ -204,11 +220,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ("default", "inference", "training", "sam")
+# "sam" carries only interactive decodes (a person is waiting for each); SAM work nobody waits for (embeddings
+# after upload, batch pre-labelling) goes to "sam_batch" with the other bulk queues, so an import of hundreds
+# of images never stands between a click and its answer (scripts/run, docker-compose.yml).
+CELERY_TASK_QUEUES_NAMES = ("default", "inference", "training", "sam", "sam_batch")
 CELERY_TASK_ROUTES = {
     "annotations.tasks.*": {"queue": "default"},
     "inference.tasks.inference_*": {"queue": "inference"},
-    "inference.tasks.sam_*": {"queue": "sam"},
+    "inference.tasks.sam_decode": {"queue": "sam"},
+    "inference.tasks.sam_*": {"queue": "sam_batch"},
     "training.tasks.*": {"queue": "training"},
     "enllasd_web.tasks.*": {"queue": "default"},
 }
@@ -227,7 +247,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # and derivatives lost earlier are re-queued by `manage.py requeue_pending` (enllasd_web/maintenance.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                                    "socket_connect_timeout": 2, "socket_timeout": 5,
-                                   "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600 + 3600)}
+                                   "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600 + 3600),
+                                   "global_keyprefix": BROKER_PREFIX}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": BROKER_PREFIX}
+# Workers record the queues they consume under "<BROKER_PREFIX>worker:<name>" every WORKER_HEARTBEAT_S seconds
+# (enllasd_web/worker_status.py), so the API can tell a busy sam worker from a missing one.
+WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 10)
 CELERY_TASK_PUBLISH_RETRY = False
 # After a failed publish a process stops publishing for this long (enllasd_web/queueing.py).
 BROKER_RETRY_AFTER_S = env_int("BROKER_RETRY_AFTER_S", 30)

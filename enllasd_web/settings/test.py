@@ -17,6 +17,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TEST_RUN_ID = os.environ.setdefault("ENLLASD_TEST_RUN_ID", str(os.getpid()))
 DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_enllasd_{TEST_RUN_ID}"  # noqa: F405
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405 - tests open and drop databases; no connection outlives a test
-CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
-                                   "global_keyprefix": f"enllasd-test-{TEST_RUN_ID}:"}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"enllasd-test-{TEST_RUN_ID}:"}
+BROKER_PREFIX = f"enllasd-test-{TEST_RUN_ID}:"
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": BROKER_PREFIX}  # noqa: F405
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": BROKER_PREFIX}

@@ -71,11 +71,12 @@ def test_malformed_shapes_are_field_errors(annotator_client, image):
     assert set(response.json()["extra"]["fields"]) == {"points", "box"}
 
 
-def test_no_worker_answering_is_503(annotator_client, image, settings):
+def test_no_worker_answering_is_503_saying_there_is_none(annotator_client, image, settings):
     settings.SAM_DECODE_TIMEOUT_S = 1
     response = annotator_client.post(_decode_url(image.pk), {"box": [5, 5, 40, 100]}, format="json")
     assert response.status_code == 503
-    assert response.json()["message"] == "No SAM worker answered within 1 s; start a worker for the 'sam' queue."
+    assert response.json()["extra"]["code"] == "sam_worker_absent"
+    assert response.json()["message"].startswith("No SAM worker is running: nothing consumes the 'sam' queue.")
 
 
 def test_unknown_image_is_404(annotator_client):
