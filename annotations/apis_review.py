@@ -38,12 +38,19 @@ class MetricValueSdSerializer(serializers.Serializer):
     sd = serializers.FloatField(allow_null=True)
 
 
+class LengthValueSerializer(serializers.Serializer):
+    value = serializers.FloatField()
+    unit = serializers.CharField()
+
+
 class LegKeyMetricsSerializer(serializers.Serializer):
     image_side = serializers.CharField()
     anatomical_side = serializers.CharField(allow_null=True)
     hka_deviation_deg = MetricValueSdSerializer(allow_null=True)
     mLDFA = MetricValueSdSerializer(allow_null=True)
     MPTA = MetricValueSdSerializer(allow_null=True)
+    leg_length = LengthValueSerializer(allow_null=True, required=False,
+                                       help_text="Femoral-head apex to plafond centre, when the alignment has it.")
 
 
 class ReviewImageSerializer(serializers.Serializer):
@@ -84,8 +91,19 @@ def _key_metrics(alignment: dict[str, Any] | None) -> list[dict[str, Any]]:
         for name in KEY_METRICS:
             metric = metrics.get(name)
             row[name] = None if metric is None else {"value": metric.get("value"), "sd": metric.get("sd")}
+        length = metrics.get("leg_length")
+        if isinstance(length, dict) and length.get("value") is not None:
+            row["leg_length"] = {"value": length["value"], "unit": length.get("unit") or "px"}
         rows.append(row)
     return rows
+
+
+def _lld(alignment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The alignment's leg-length difference (right minus left), when it has one."""
+    lld = (alignment or {}).get("lld")
+    if not isinstance(lld, dict) or lld.get("value") is None:
+        return None
+    return {"value": lld["value"], "unit": lld.get("unit") or "px"}
 
 
 class ReviewItemRowSerializer(serializers.Serializer):
@@ -100,6 +118,7 @@ class ReviewItemRowSerializer(serializers.Serializer):
     prediction = serializers.IntegerField(source="prediction_id")
     ensemble = ReviewEnsembleSerializer(source="prediction.ensemble_version")
     legs = serializers.SerializerMethodField()
+    lld = serializers.SerializerMethodField()
     flags = serializers.SerializerMethodField()
     head_revision = serializers.IntegerField(source="image.head_revision_id", allow_null=True)
     assignee = serializers.SerializerMethodField()
@@ -112,6 +131,10 @@ class ReviewItemRowSerializer(serializers.Serializer):
     @extend_schema_field(LegKeyMetricsSerializer(many=True))
     def get_legs(self, item: ReviewItem) -> list[dict[str, Any]]:
         return _key_metrics(item.prediction.alignment)
+
+    @extend_schema_field(LengthValueSerializer(allow_null=True))
+    def get_lld(self, item: ReviewItem) -> dict[str, Any] | None:
+        return _lld(item.prediction.alignment)
 
     def get_flags(self, item: ReviewItem) -> list[str]:
         return list(item.priority_components.get("flags", []))
@@ -173,6 +196,7 @@ def _review_row(values: dict[str, Any], zone: datetime.tzinfo) -> dict[str, Any]
         "ensemble": {"id": values["prediction__ensemble_version_id"],
                      "name": values["prediction__ensemble_version__name"]},
         "legs": _key_metrics(values["prediction__alignment"]),
+        "lld": _lld(values["prediction__alignment"]),
         "flags": list((values["priority_components"] or {}).get("flags", [])),
         "head_revision": values["image__head_revision_id"],
         "assignee": values["assignee_username"],
@@ -391,7 +415,8 @@ class AlignApi(APIView):
         mc_samples = serializers.IntegerField(
             required=False, min_value=2, max_value=review_services.LIVE_MC_SAMPLES_MAX,
             default=review_services.LIVE_MC_SAMPLES_DEFAULT,
-            help_text="Pixels per Monte-Carlo draw; more narrows the reported spread but takes longer.",
+            help_text="Pixels per Monte-Carlo draw (default: the spec's 5000, as the reports use); fewer widens the "
+                      "reported spread.",
         )
         image = serializers.IntegerField(
             required=False, min_value=1,
@@ -414,5 +439,7 @@ class AlignApi(APIView):
                 spacing = image.pixel_spacing_mm
         return Response(review_services.labelme_alignment_compute(
             document=values["document"], width=values.get("width"), height=values.get("height"),
-            pixel_spacing_mm=spacing, mc_samples=values["mc_samples"],
+            pixel_spacing_mm=spacing, image_id=image_id, mc_samples=values["mc_samples"],
         ))
+        image_id = None
+            image_id = image.pk

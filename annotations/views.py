@@ -25,6 +25,8 @@ from django.utils.dateparse import parse_date
 
 from annotations import selectors
 from annotations.models import Case, Cohort, Image, View
+from clinical.core.normal_ranges import normal_range_table
+from clinical.selectors.measurements import normal_ranges_for_image
 from enllasd_web.roles import Role, has_role, user_role
 
 
@@ -179,6 +181,7 @@ def image_detail_page(request: HttpRequest, image_id: int) -> HttpResponse:
                 "image_id": image.pk,
                 "review_item_id": None,
                 "user": page_user_context(request),
+                "normal_ranges": normal_ranges_for_image(image),
             },
         },
     )
@@ -194,6 +197,7 @@ def review_queue_page(request: HttpRequest) -> HttpResponse:
         {
             "page_context": {
                 "user": page_user_context(request),
+                "normal_ranges": normal_range_table(age_years=None),
                 "cohorts": [{"value": value, "label": label} for value, label in Cohort.choices],
                 "filters": {
                     key: request.GET.get(key, "") for key in ("status", "cohort", "patient", "date_from", "date_to")
@@ -223,6 +227,7 @@ def review_item_page(request: HttpRequest, item_id: int) -> HttpResponse:
                 "image_id": image.pk if image else None,
                 "review_item_id": item_id,
                 "user": page_user_context(request),
+                "normal_ranges": normal_ranges_for_image(image),
             },
         },
     )

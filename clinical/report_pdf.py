@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from numpy.typing import NDArray
 
-from clinical.core.normal_ranges import METRIC_LABELS
-from clinical.selectors.reports import CaseReport, ImageReport, MetricRow
+from clinical.selectors.reports import CaseReport, ImageReport
 
 __all__ = ["A4_INCHES", "report_figure", "report_pdf_bytes"]
 
@@ -30,8 +31,10 @@ _AXIS_COLOURS = {"mechanical": "#ffd23f", "bone": "#35c4f0", "joint_line": "#ff5
 _TEXT_BOX = {"boxstyle": "round,pad=0.2", "facecolor": "black", "alpha": 0.6, "edgecolor": "none"}
 
 
-def _leg_title(leg: str) -> str:
-    return {"right": "Right", "left": "Left"}.get(leg, leg.replace("image-", "image ").capitalize())
+def _fits(ax: Axes, text: Text, renderer: Any) -> bool:
+    """Whether ``text`` lies inside ``ax`` (display coordinates)."""
+    box, frame = text.get_window_extent(renderer), ax.get_window_extent(renderer)
+    return box.x0 >= frame.x0 - 0.5 and box.x1 <= frame.x1 + 0.5 and box.y0 >= frame.y0 - 0.5 and box.y1 <= frame.y1 + 0.5
 
 
 def _draw_overlay(ax: Axes, image_report: ImageReport, pixels: NDArray[np.uint8]) -> None:
@@ -41,6 +44,7 @@ def _draw_overlay(ax: Axes, image_report: ImageReport, pixels: NDArray[np.uint8]
     ax.set_ylim(image.height, 0)
     ax.set_axis_off()
     labels = image_report.overlay_labels()
+    renderer = _renderer(ax.figure)
     for leg in image_report.overlay:
         joints = {name: np.asarray(leg["joints"][name]) for name in ("hip", "knee", "ankle")}
         hip, knee, ankle = joints["hip"], joints["knee"], joints["ankle"]
@@ -51,13 +55,40 @@ def _draw_overlay(ax: Axes, image_report: ImageReport, pixels: NDArray[np.uint8]
                 (x0, y0), (x1, y1) = segment
                 ax.plot([x0, x1], [y0, y1], lw=1.4, color=_AXIS_COLOURS["joint_line"])
         ax.scatter([hip[0], knee[0], ankle[0]], [hip[1], knee[1], ankle[1]], s=10, color="white", zorder=3)
-        # Labels go toward the image edge nearest the leg, so two legs' labels never overlap.
+        # Labels go toward the image edge nearest the leg, so two legs' labels never overlap; a label
+        # that would leave the image (and be cut at the page edge) goes to the other side instead,
+        # and is shifted back inside when it fits on neither.
         outward = -1.0 if knee[0] < image.width / 2 else 1.0
         for joint, lines in labels.get(str(leg["image_side"]), {}).items():
-            if lines:
-                anchor = joints[joint]
-                ax.text(anchor[0] + outward * 0.04 * image.width, anchor[1], "\n".join(lines), color="white",
-                        fontsize=5.5, ha="right" if outward < 0 else "left", va="center", bbox=_TEXT_BOX)
+            if not lines:
+                continue
+            anchor = joints[joint]
+            for direction in (outward, -outward):
+                text = ax.text(anchor[0] + direction * 0.04 * image.width, anchor[1], "\n".join(lines), color="white",
+                               fontsize=5.5, ha="right" if direction < 0 else "left", va="center", bbox=_TEXT_BOX,
+                               clip_on=True)
+                if _fits(ax, text, renderer):
+                    break
+                text.remove()
+            else:
+                text = ax.text(anchor[0], anchor[1], "\n".join(lines), color="white", fontsize=5.5, ha="center",
+                               va="center", bbox=_TEXT_BOX, clip_on=True)
+                _shift_inside(ax, text, renderer)
+
+
+def _shift_inside(ax: Axes, text: Text, renderer: Any) -> None:
+    """Move ``text`` horizontally so that it lies inside ``ax``."""
+    box, frame = text.get_window_extent(renderer), ax.get_window_extent(renderer)
+    shift = max(0.0, frame.x0 - box.x0) - max(0.0, box.x1 - frame.x1)
+    if shift:
+        x, y = ax.transData.transform(text.get_position())
+        text.set_position(ax.transData.inverted().transform((x + shift, y)))
+
+
+def _renderer(fig: Figure) -> Any:
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    return fig.canvas.get_renderer()
 
 
 def _header(fig: Figure, report: CaseReport, image_report: ImageReport) -> None:
@@ -76,45 +107,72 @@ def _header(fig: Figure, report: CaseReport, image_report: ImageReport) -> None:
     fig.text(0.05, 0.948, "\n".join(lines), fontsize=7.5, va="top", linespacing=1.5)
 
 
-def _value_text(row: MetricRow) -> str:
-    """``"130.9° ±1.2 ▲"``: the value, its Monte-Carlo SD when not zero, and the out-of-range mark."""
-    spread = f" ±{row.reading.sd:.1f}" if row.reading.sd else ""
-    return row.value_text + spread + {"low": " ▼", "high": " ▲"}.get(row.classification.status, "")
+_COLUMNS = ("Metric", "Value", "±SD", "Normal range", "Judgement")
+
+
+def _rows(image_report: ImageReport, citation_numbers: dict[str, int]) -> list[tuple[str, Any]]:
+    """``("leg", title)`` and ``("metric", (cells, out_of_range))`` rows of the table, leg by leg."""
+    out: list[tuple[str, Any]] = []
+    for leg in image_report.legs:
+        out.append(("leg", leg.title))
+        for row in leg.rows:
+            reference = row.classification.reference
+            if reference is None:
+                range_text = "—"
+            else:
+                numbers = ",".join(str(citation_numbers[key]) for key in reference.citation_keys)
+                range_text = f"{reference.range_text()} [{numbers}]"
+            sd = f"±{row.reading.sd:.1f}" if row.reading.sd else ""
+            mark = {"low": " ▼", "high": " ▲"}.get(row.classification.status, "")
+            cells = (row.label, row.value_text + mark, sd, range_text, row.status_text)
+            out.append(("metric", (cells, row.classification.out_of_range)))
+    return out
 
 
 def _table(ax: Axes, image_report: ImageReport, citation_numbers: dict[str, int], *, top: float) -> float:
-    """Draw the metrics table (one row per metric, one column per leg, the normal range); returns the y below."""
-    legs = image_report.legs
-    metrics: list[str] = []
-    for leg in legs:
-        metrics += [row.metric for row in leg.rows if row.metric not in metrics]
-    by_leg = [{row.metric: row for row in leg.rows} for leg in legs]
-    leg_width = 0.2
-    range_x = 0.29 + leg_width * len(legs)
-    y, step = top, 0.025
-    ax.text(0, y, "Metric", weight="bold", fontsize=7.5, va="top")
-    for i, leg in enumerate(legs):
-        ax.text(0.29 + leg_width * i, y, _leg_title(leg.leg), weight="bold", fontsize=7.5, va="top")
-    ax.text(range_x, y, "Normal range", weight="bold", fontsize=7.5, va="top")
-    y -= step
-    ax.plot([0, 1], [y + 0.005, y + 0.005], color="#b9c0cc", lw=0.6)
-    for metric in metrics:
-        ax.text(0, y, METRIC_LABELS.get(metric, metric), fontsize=7.5, va="top")
-        reference = None
-        for i, rows in enumerate(by_leg):
-            row = rows.get(metric)
-            if row is None:
+    """Draw the metrics table, one block per leg (its patient side as the title), columns sized to
+    their widest text so that nothing overlaps (issue 16, item 10); returns the y below it."""
+    rows = _rows(image_report, citation_numbers)
+    renderer = _renderer(ax.figure)
+    frame = ax.get_window_extent(renderer)
+    fontsize, pad = 7.0, 0.025
+    for _ in range(6):  # shrink the font until the columns fit the width
+        texts: list[list[Text]] = []
+        widths = [0.0] * len(_COLUMNS)
+        for kind, content in [("header", _COLUMNS), *rows]:
+            if kind == "leg":
                 continue
-            out = row.classification.out_of_range
-            ax.text(0.29 + leg_width * i, y, _value_text(row), fontsize=7.5, va="top",
-                    color=_OUT_OF_RANGE if out else "black", weight="bold" if out else "normal")
-            reference = reference or row.classification.reference
-        if reference is None:
-            reference_text = "—"
-        else:
-            numbers = ",".join(str(citation_numbers[key]) for key in reference.citation_keys)
-            reference_text = f"{reference.range_text()} [{numbers}]"
-        ax.text(range_x, y, reference_text, fontsize=6.5, va="top", color=_MUTED)
+            cells = content if kind == "header" else content[0]
+            line = [ax.text(0, 0, cell, fontsize=fontsize, va="top") for cell in cells]
+            for i, text in enumerate(line):
+                widths[i] = max(widths[i], text.get_window_extent(renderer).width / frame.width)
+            texts.append(line)
+        for line in texts:
+            for text in line:
+                text.remove()
+        total = sum(widths) + pad * (len(widths) - 1)
+        if total <= 1.0:
+            break
+        fontsize *= 0.92
+    xs = [sum(widths[:i]) + pad * i for i in range(len(widths))]
+    step = fontsize * 1.55 / 72 / (frame.height / ax.figure.dpi)
+    y = top
+    for i, title in enumerate(_COLUMNS):
+        ax.text(xs[i], y, title, weight="bold", fontsize=fontsize, va="top")
+    y -= step
+    ax.plot([0, 1], [y + 0.2 * step, y + 0.2 * step], color="#b9c0cc", lw=0.6)
+    for kind, content in rows:
+        if kind == "leg":
+            y -= 0.25 * step
+            ax.text(0, y, content, weight="bold", fontsize=fontsize, va="top")
+            y -= step
+            continue
+        cells, out = content
+        for i, cell in enumerate(cells):
+            red = out and i in (1, 4)
+            ax.text(xs[i], y, cell, fontsize=fontsize if i != 3 else fontsize * 0.93, va="top",
+                    color=_OUT_OF_RANGE if red else (_MUTED if i == 3 else "black"),
+                    weight="bold" if red else "normal")
         y -= step
     return y
 
@@ -133,19 +191,30 @@ def _notes(ax: Axes, image_report: ImageReport, *, top: float) -> None:
     notice = lengths.notice or f"{scale.method.replace('_', ' ')}, {scale.pixel_spacing_mm:.4f} mm/px"
     blocks.append((_wrapped("Calibration: " + notice, 75),
                    {"fontsize": 6.5, "color": _OUT_OF_RANGE if lengths.notice else _MUTED}))
+    if image_report.outside_intended_use:
+        blocks.append((_wrapped(f"Outside intended use: no angles ({image_report.outside_intended_use})", 80),
+                       {"fontsize": 7, "color": _OUT_OF_RANGE, "weight": "bold"}))
     if image_report.flags:
-        text = "Plausibility flags: " + "; ".join(f"{f.leg or 'image'} {f.code}" for f in image_report.flags)
+        text = "Plausibility flags: " + "; ".join(image_report.flag_texts)
         blocks.append((_wrapped(text, 80), {"fontsize": 6.5, "color": _OUT_OF_RANGE}))
     blocks.append((_wrapped("▲/▼ outside the normal range for the age; — no cited range for this age. "
-                            "±: SD of the Monte-Carlo spread, where it is not zero. HKA deviation: varus "
-                            "negative; MAD: positive when the axis passes medial to the knee. Overlay: dashed "
+                            "±: SD of the Monte-Carlo spread, where it is not zero. HKA: 180° minus the "
+                            "deviation from straight, named varus or valgus; MAD: positive when the axis passes "
+                            "medial to the knee. Overlay: dashed "
                             "yellow hip–ankle mechanical axis, blue femoral and tibial mechanical axes, pink "
                             "joint lines.", 90),
                    {"fontsize": 5.8, "color": _MUTED}))
     y = top - 0.015
+    renderer = _renderer(ax.figure)
+    frame = ax.get_window_extent(renderer)
     for text, style in blocks:
-        ax.text(0, y, text, va="top", **style)
-        y -= 0.014 * (text.count("\n") + 1) + 0.01
+        placed = ax.text(0, y, text, va="top", **style)
+        width = max(len(line) for line in text.split("\n"))
+        while placed.get_window_extent(renderer).x1 > frame.x1 and width > 20:  # rewrap until it fits
+            width = int(width * 0.9)
+            placed.set_text(_wrapped(text.replace("\n", " "), width))
+        height = placed.get_window_extent(renderer).height / frame.height
+        y -= height + 0.01
 
 
 def _references(fig: Figure, report: CaseReport) -> None:

@@ -26,6 +26,7 @@ from clinical.core.normal_ranges import METRIC_LABELS
 from clinical.core.svg import bland_altman_svg, overlay_svg, timeline_svg
 from clinical.core.timeline import LEG_ORDER, TIMELINE_METRICS
 from clinical.models import ReaderStudy, ReaderStudyStatus
+from clinical.selectors.measurements import normal_ranges_for_image
 from clinical.selectors.reader_studies import reader_study_results, reader_study_results_allowed, reader_study_tasks
 from clinical.selectors.reports import ImageReport, case_report
 from clinical.selectors.timeline import patient_timeline
@@ -40,6 +41,10 @@ def _require_annotator(request: HttpRequest) -> None:
 def _choice(request: HttpRequest, name: str, allowed: tuple[str, ...]) -> str:
     value = request.GET.get(name) or ""
     return value if value in allowed else ""
+
+
+LEG_TITLES = {"right": "Right leg", "left": "Left leg", "image-left": "Leg on the image left",
+              "image-right": "Leg on the image right", "both": "Both legs"}
 
 
 @login_required
@@ -60,7 +65,7 @@ def patient_timeline_page(request: HttpRequest, patient_id: int) -> HttpResponse
         "timeline": timeline,
         "metric_rows": [(METRIC_LABELS.get(name, name), charts) for name, charts in rows.items()],
         "metric_choices": [(name, METRIC_LABELS.get(name, name)) for name in TIMELINE_METRICS],
-        "leg_choices": LEG_ORDER,
+        "leg_choices": [(key, LEG_TITLES.get(key, key)) for key in LEG_ORDER],
         "selected_metric": metric,
         "selected_leg": leg,
         "csv_url": f"/api/patients/{patient.pk}/timeline.csv" + (f"?{query}" if query else ""),
@@ -159,5 +164,6 @@ def reader_study_read_page(request: HttpRequest, study_id: int) -> HttpResponse:
             "review_item_id": None,
             "study": {"id": study.pk, "name": study.name, "remaining": remaining.count()},
             "user": page_user_context(request),
+            "normal_ranges": normal_ranges_for_image(image),
         },
     })

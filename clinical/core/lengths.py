@@ -9,8 +9,12 @@ calibration object of known size drawn by a user gives the spacing in the plane 
 
 * per leg: ``MAD`` (signed, positive medial), ``femur_length`` (``|H - N|``), ``tibia_length``
   (``|N - A|``) and ``limb_length`` (their sum) — the mechanical lengths between joint centres;
-* per image with two legs: ``leg_length_difference`` = right limb minus left limb (anatomical sides
-  when known, otherwise image-left minus image-right), with the longer side named.
+* ``leg_length`` (femoral-head apex to plafond centre) when the alignment reports it (issue 14; older
+  alignments do not), and the alignment's own ``femur_length``/``tibia_length`` in place of the
+  joint-centre distances when it has them;
+* per image with two legs: ``leg_length_difference`` = right minus left (anatomical sides when
+  known, otherwise image-left minus image-right) of ``leg_length`` when both legs have one, else of
+  ``limb_length``, with the longer side named.
 
 Millimetres appear only when ``Scale.pixel_spacing_mm`` is set and the status is ``"calibrated"`` or
 ``"detector_plane"`` (the latter always carries its notice); otherwise every length is in pixels and
@@ -39,7 +43,7 @@ __all__ = [
 ]
 
 ScaleStatus = Literal["calibrated", "detector_plane", "uncalibrated"]
-LENGTH_METRICS: tuple[str, ...] = ("MAD", "femur_length", "tibia_length", "limb_length")
+LENGTH_METRICS: tuple[str, ...] = ("MAD", "femur_length", "tibia_length", "limb_length", "leg_length")
 
 UNCALIBRATED_NOTICE = "Image not calibrated: lengths are in pixels, not millimetres. Angles are unaffected."
 DETECTOR_PLANE_NOTICE = (
@@ -234,21 +238,35 @@ def _length(value_px: float | None, scale: Scale) -> LengthValue | None:
     return LengthValue(scale.from_px(value_px), scale.unit, value_px)
 
 
+def _alignment_length_px(metric: Any, alignment_spacing_mm: float | None) -> float | None:
+    """A length the alignment itself reports (``{"value", "unit"}``, issue 14), in pixels."""
+    if not isinstance(metric, Mapping) or metric.get("value") is None:
+        return None
+    factor = _px_per_unit(metric, alignment_spacing_mm)
+    return None if factor is None else float(metric["value"]) * factor
+
+
 def _leg_lengths(leg: Mapping[str, Any], scale: Scale, alignment_spacing_mm: float | None) -> LegLengths:
     joints = leg.get("joints") or {}
+    metrics = leg.get("metrics") or {}
     femur = _distance(joints.get("hip"), joints.get("knee"))
     tibia = _distance(joints.get("knee"), joints.get("ankle"))
-    limb = None if femur is None or tibia is None else femur + tibia
-    return LegLengths(
-        image_side=leg.get("image_side"),
-        anatomical_side=leg.get("anatomical_side"),
-        lengths={
-            "MAD": _mad_length((leg.get("metrics") or {}).get("MAD"), scale, alignment_spacing_mm),
-            "femur_length": _length(femur, scale),
-            "tibia_length": _length(tibia, scale),
-            "limb_length": _length(limb, scale),
-        },
-    )
+    limb = None if femur is None or tibia is None else femur + tibia  # mechanical: hip-knee-ankle centres
+    # Femur and tibia as the alignment reports them when it does (newer alignments: femoral-head apex to
+    # the condyles' midpoint, plateau centre to plafond centre), so the report says what the editor says;
+    # else the joint-centre distances |H-N| and |N-A|.
+    femur = _alignment_length_px(metrics.get("femur_length"), alignment_spacing_mm) or femur
+    tibia = _alignment_length_px(metrics.get("tibia_length"), alignment_spacing_mm) or tibia
+    lengths: dict[str, LengthValue | None] = {
+        "MAD": _mad_length(metrics.get("MAD"), scale, alignment_spacing_mm),
+        "femur_length": _length(femur, scale),
+        "tibia_length": _length(tibia, scale),
+        "limb_length": _length(limb, scale),
+    }
+    leg_length = _alignment_length_px(metrics.get("leg_length"), alignment_spacing_mm)
+    if leg_length is not None:  # femoral-head apex to plafond centre (issue 14); absent in older alignments
+        lengths["leg_length"] = _length(leg_length, scale)
+    return LegLengths(image_side=leg.get("image_side"), anatomical_side=leg.get("anatomical_side"), lengths=lengths)
 
 
 def _side_name(leg: LegLengths) -> str:
@@ -273,7 +291,9 @@ def present_lengths(alignment: Mapping[str, Any], *, scale: Scale) -> PresentedL
     alignment_spacing = alignment.get("pixel_spacing_mm")
     legs = tuple(_leg_lengths(leg, scale, alignment_spacing) for leg in alignment.get("legs") or [])
     difference, longer = None, None
-    limbs = [(leg, leg.lengths["limb_length"]) for leg in legs]
+    # The leg length (head apex to plafond) when both legs have it, else the mechanical limb length.
+    measure = "leg_length" if legs and all(leg.lengths.get("leg_length") is not None for leg in legs) else "limb_length"
+    limbs = [(leg, leg.lengths[measure]) for leg in legs]
     if len(limbs) == 2 and all(limb is not None for _, limb in limbs):
         by_side = {leg.anatomical_side: limb for leg, limb in limbs}
         if set(by_side) == {"right", "left"}:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "ADULT_AGE_YEARS",
@@ -29,6 +29,7 @@ __all__ = [
     "Classification",
     "Reference",
     "classify",
+    "normal_range_table",
     "reference_for",
 ]
 
@@ -67,7 +68,7 @@ CITATIONS: dict[str, str] = {
 }
 
 METRIC_LABELS: dict[str, str] = {
-    "hka_deviation_deg": "HKA deviation",
+    "hka_deviation_deg": "HKA",
     "HKA": "HKA",
     "mLDFA": "mLDFA",
     "MPTA": "MPTA",
@@ -82,7 +83,8 @@ METRIC_LABELS: dict[str, str] = {
     "tibial_cora_deg": "Tibial CORA",
     "femur_length": "Femur length",
     "tibia_length": "Tibia length",
-    "limb_length": "Limb length",
+    "limb_length": "Limb length (hip–knee–ankle)",
+    "leg_length": "Leg length",
     "leg_length_difference": "Leg-length difference",
 }
 
@@ -126,6 +128,11 @@ class Reference:
     def range_text(self) -> str:
         """E.g. ``"85–90°"``, ``"1–15 mm"`` or ``"mean 95°"``."""
         unit = "°" if self.unit == "deg" else f" {self.unit}"
+        if self.metric == "hka_deviation_deg":  # signed deviation: said with its direction (issue 16, item 5)
+            if self.has_range:
+                return f"{_hka_bound(self.low)} to {_hka_bound(self.high)}"
+            if self.mean is not None:
+                return f"mean {_hka_bound(self.mean)}"
         if self.has_range:
             joiner = " to " if min(self.low, self.high) < 0 else "–"  # type: ignore[type-var]
             return f"{_fmt(self.low)}{joiner}{_fmt(self.high)}{unit}"
@@ -136,6 +143,13 @@ class Reference:
 
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
+
+
+def _hka_bound(deviation: float | None) -> str:
+    """``-3`` -> ``"3° varus"``, ``2.5`` -> ``"2.5° valgus"``, ``0`` -> ``"straight"``."""
+    if not deviation:
+        return "straight"
+    return f"{abs(deviation):g}° {'varus' if deviation < 0 else 'valgus'}"
 
 
 _ADULT = "adult"
@@ -275,3 +289,47 @@ def classify(
     side = (words[0] if status == "low" else words[1]) if words else ("below" if status == "low" else "above")
     return Classification(status, reference, crosses,
                           f"Outside {reference.range_text()} ({reference.population}): {side}.")
+
+
+TABLE_METRICS: tuple[str, ...] = (
+    "hka_deviation_deg", "mLDFA", "MPTA", "mLDTA", "mLPFA", "aLDFA", "JLCA", "NSA", "MAD",
+)
+
+
+def normal_range_table(*, age_years: float | None) -> dict[str, Any]:
+    """The references in force at ``age_years``, as JSON for the browser (the editor and the queue).
+
+    The browser keeps no table of its own (issue 16, item 6): it judges with this one, by the same
+    rules as :func:`classify` (inclusive bounds; a reference in mm never judges px; a mean without a
+    range is reported, not judged). ``ranges`` has the metrics that have a reference at this age;
+    ``unjudged`` says why the others get no judgement (a child's age no cited source covers).
+    """
+    ranges: dict[str, Any] = {}
+    unjudged: dict[str, str] = {}
+    for metric in TABLE_METRICS:
+        reference = reference_for(metric, age_years=age_years)
+        adult = reference_for(metric, age_years=None)
+        if reference is None:
+            if adult is not None:
+                unjudged[metric] = (f"No cited range at age {age_years:g} y "
+                                    f"(adult {adult.range_text()} does not apply).")
+            continue
+        ranges[metric] = {
+            "metric": metric,
+            "title": METRIC_LABELS.get(metric, metric),
+            "low": reference.low,
+            "high": reference.high,
+            "mean": reference.mean,
+            "unit": reference.unit,
+            "population": reference.population,
+            "range_text": reference.range_text(),
+            "citation_keys": list(reference.citation_keys),
+            "note": reference.note,
+        }
+    keys = list(dict.fromkeys(key for entry in ranges.values() for key in entry["citation_keys"]))
+    return {
+        "age_years": age_years,
+        "ranges": ranges,
+        "unjudged": unjudged,
+        "citations": {key: CITATIONS[key] for key in keys},
+    }

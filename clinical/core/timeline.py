@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any, Literal
 
 from clinical.core.normal_ranges import METRIC_LABELS, Classification, classify
+from clinical.core.presentation import judgement_text, leg_side_title, value_text
 
 __all__ = [
     "CSV_COLUMNS",
@@ -38,7 +39,7 @@ VisitSource = Literal["approved", "predicted"]
 
 TIMELINE_METRICS: tuple[str, ...] = (
     "hka_deviation_deg", "mLDFA", "MPTA", "mLDTA", "NSA", "JLCA", "MAD", "femoral_cora_deg", "tibial_cora_deg",
-    "femur_length", "tibia_length", "limb_length", "leg_length_difference",
+    "femur_length", "tibia_length", "limb_length", "leg_length", "leg_length_difference",
 )
 LEG_ORDER: tuple[str, ...] = ("right", "left", "image-left", "image-right", "both")
 
@@ -86,6 +87,17 @@ class SeriesPoint:
     change: float | None
     days_since_previous: int | None
     classification: Classification
+    metric: str = ""
+
+    @property
+    def value_text(self) -> str:
+        """The value as every page says it: ``"171.0° (9.0° valgus)"``, ``"12.3°"``, ``"812.4 mm"``."""
+        return value_text(self.metric, self.reading.value, self.reading.unit)
+
+    @property
+    def status_text(self) -> str:
+        """``"varus"``, ``"high"``, ``"normal, borderline"``, ``"—"`` (:func:`judgement_text`)."""
+        return judgement_text(self.metric, self.classification.status, self.classification.crosses_boundary)
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,15 @@ class Series:
     @property
     def label(self) -> str:
         return f"{METRIC_LABELS.get(self.metric, self.metric)} · {self.leg} ({self.unit})"
+
+    @property
+    def leg_title(self) -> str:
+        """``"Right leg"``, ``"Leg on the image left"``, ``"Both legs"``."""
+        if self.leg == "both":
+            return "Both legs"
+        if self.leg.startswith("image-"):
+            return leg_side_title(None, self.leg.removeprefix("image-"))
+        return leg_side_title(self.leg, None)
 
 
 def _order(series: Series) -> tuple[int, str, int]:
@@ -155,6 +176,7 @@ def build_series(
                 days_since_previous=None if previous is None else (visit.visit_date - previous.visit_date).days,
                 classification=classify(metric, reading.value, unit=unit, age_years=visit.age_years,
                                         p2_5=reading.p2_5, p97_5=reading.p97_5),
+                metric=metric,
             ))
         series.append(Series(metric, leg, unit, tuple(points)))
     series.sort(key=_order)
@@ -164,7 +186,7 @@ def build_series(
 CSV_COLUMNS: tuple[str, ...] = (
     "date", "age_years", "case_id", "image_id", "source", "leg", "metric", "value", "unit", "sd", "p2_5",
     "p97_5", "change_since_previous", "days_since_previous", "reference_range", "reference_population",
-    "status", "reference_citation",
+    "status", "reference_citation", "display",
 )
 
 
@@ -197,6 +219,7 @@ def csv_rows(series: Iterable[Series]) -> list[dict[str, Any]]:
                 "reference_population": reference.population if reference else "",
                 "status": p.classification.status,
                 "reference_citation": reference.citation if reference else "",
+                "display": p.value_text,
             })
     rows.sort(key=lambda row: (row["date"], row["case_id"], row["image_id"]))
     return rows

@@ -24,7 +24,7 @@ from django.db.models import QuerySet
 from annotations.models import AnnotationRevision, Image, Patient, ReviewItem, ReviewStatus, RevisionSource
 from inference.core.alignment import AlignmentResult, LegAlignment
 from inference.core.geometry import Line
-from inference.core.labelme_alignment import align_labelme_document
+from enllasd_web.exceptions import InvalidInput
 from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 APPROVED_REVISION_SOURCES: tuple[str, ...] = (
     RevisionSource.MODEL, RevisionSource.CORRECTED, RevisionSource.MANUAL, RevisionSource.IMPORTED,
 )
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: computed by annotations.review_services.labelme_alignment_result
 # Half-lengths of the drawn joint lines, as fractions of the hip-ankle distance.
 _KNEE_LINE_HALF = 0.045
 _ANKLE_LINE_HALF = 0.03
@@ -78,6 +78,17 @@ def patient_age_years(patient: Patient, on: date | None) -> float | None:
     return float(on.year - patient.birth_year)
 
 
+def normal_ranges_for_image(image: Image | None) -> dict[str, Any]:
+    """The normal-range table at the patient's age on the image's visit, for the editor's page context.
+
+    The same references the report and the timeline judge this image with (issue 16, item 6).
+    """
+    from clinical.core.normal_ranges import normal_range_table
+
+    age = None if image is None else patient_age_years(image.case.patient, image.case.acquisition_date)
+    return normal_range_table(age_years=age)
+
+
 def _segment(line: Line | None, centre_xy: np.ndarray, half_length: float) -> list[list[float]] | None:
     if line is None:
         return None
@@ -115,10 +126,13 @@ def _aligned(document: Mapping[str, Any], image: Image, key: str) -> dict[str, A
     cached = cache.get(key)
     if cached is not None:
         return cached or None
-    try:
-        result = align_labelme_document(document, image_size=(image.width, image.height), image_id=image.pk)
+    from annotations.review_services import labelme_alignment_result
+
+    try:  # the editor's live angles come from the same function (issue 16, item 6)
+        result = labelme_alignment_result(document=document, width=image.width, height=image.height,
+                                          image_id=image.pk)
         value: dict[str, Any] = {"alignment": result.to_json(), "overlay": _overlay(result)}
-    except ValueError as exc:  # GeometryError is a ValueError too
+    except (ValueError, InvalidInput) as exc:  # GeometryError is a ValueError too
         logger.info("image %s: document not alignable (%s)", image.pk, exc)
         value = {}
     cache.set(key, value, timeout=None)

@@ -16,6 +16,17 @@ from annotations.models import Case, Image, View
 from clinical.core.lengths import LENGTH_METRICS, PresentedLengths
 from clinical.core.normal_ranges import CITATIONS, METRIC_LABELS, Classification, classify
 from clinical.core.plausibility import PlausibilityFlag, plausibility_checks
+from clinical.core.presentation import (
+    format_hka,
+    hka_direction,
+    judgement_text,
+    leg_side_title,
+    length_text,
+    lld_text,
+    outside_intended_use,
+    patient_side_flag,
+    value_text,
+)
 from clinical.core.timeline import MetricReading, leg_key
 from clinical.selectors.calibration import present_lengths
 from clinical.selectors.measurements import (
@@ -23,6 +34,7 @@ from clinical.selectors.measurements import (
     image_measurement,
     measurement_overlay,
     patient_age_years,
+    prediction_for_image,
     review_item_for_revision,
 )
 
@@ -56,7 +68,14 @@ class MetricRow:
 
     @property
     def value_text(self) -> str:
-        return format_value(self.reading.value, self.reading.unit)
+        """``"171.0° (9.0° valgus)"`` for HKA, ``"12.3°"``, ``"812.4 mm"`` (:func:`value_text`)."""
+        return value_text(self.metric, self.reading.value, self.reading.unit)
+
+    @property
+    def status_text(self) -> str:
+        """``"varus"``, ``"high"``, ``"normal, borderline"``, ``"—"``: the editor's words."""
+        c = self.classification
+        return judgement_text(self.metric, c.status, c.crosses_boundary)
 
     @property
     def spread_text(self) -> str:
@@ -77,6 +96,17 @@ class LegReport:
     leg: str
     image_side: str | None
     rows: tuple[MetricRow, ...]
+    anatomical_side: str | None = None
+
+    @property
+    def title(self) -> str:
+        """``"Right leg (image left)"``: the patient's side, the image side as a labelled hint."""
+        return leg_side_title(self.anatomical_side, self.image_side)
+
+    @property
+    def short_title(self) -> str:
+        """``"Right leg"`` (``"Leg on the image left"`` without a patient side)."""
+        return leg_side_title(self.anatomical_side, self.image_side, with_image_side=False)
 
 
 @dataclass(frozen=True)
@@ -98,18 +128,36 @@ class ImageReport:
         for leg in self.legs:
             rows = {row.metric: row for row in leg.rows}
             out[str(leg.image_side)] = {
-                joint: [f"{rows[name].label} {rows[name].value_text}" for name in names if name in rows]
+                joint: [overlay_label(rows[name]) for name in names if name in rows]
                 for joint, names in OVERLAY_LABELS.items()
             }
         return out
 
     @property
     def leg_length_difference_text(self) -> str | None:
+        """``"8.0 mm, right longer"`` (right minus left, :func:`lld_text`)."""
         difference = self.lengths.leg_length_difference
         if difference is None:
             return None
-        longer = f", {self.lengths.longer_side} longer" if self.lengths.longer_side else ""
-        return f"{abs(difference.value):.1f} {difference.unit}{longer}"
+        if self.lengths.longer_side in (None, "right", "left"):
+            return lld_text(difference.value, difference.unit)
+        # Patient sides unknown: image-left minus image-right, the longer one named by its image side.
+        return f"{length_text(abs(difference.value), difference.unit)}, {self.lengths.longer_side} longer"
+
+    @property
+    def flag_texts(self) -> list[str]:
+        """The plausibility flags, each with the patient's side of its leg (issue 16, item 4)."""
+        legs = self.measurement.alignment.get("legs") or []
+        return [patient_side_flag(flag.as_text(), legs) for flag in self.flags]
+
+    @property
+    def outside_intended_use(self) -> str | None:
+        """The alignment's "outside intended use" flag (e.g. no full-length leg): no angles then."""
+        alignment = self.measurement.alignment
+        flags = list(alignment.get("flags") or [])
+        for leg in alignment.get("legs") or []:
+            flags += list(leg.get("flags") or [])
+        return outside_intended_use(flags)
 
 
 @dataclass(frozen=True)
@@ -119,6 +167,8 @@ class CaseReport:
     images: tuple[ImageReport, ...]
     unmeasured: tuple[Image, ...]
     generated_at: datetime
+    #: Unmeasured images whose prediction says "outside intended use" (e.g. not a full-length leg), with the flag.
+    outside_use: tuple[tuple[Image, str], ...] = ()
 
     @property
     def citations(self) -> list[tuple[str, str]]:
@@ -132,6 +182,13 @@ class CaseReport:
                         if key not in keys:
                             keys.append(key)
         return [(key, CITATIONS[key]) for key in keys]
+
+
+def overlay_label(row: MetricRow) -> str:
+    """The label drawn beside a joint: ``"HKA 171.0° (9.0° valgus)"``, ``"mLDFA 87.0°"``."""
+    if row.metric == "hka_deviation_deg":
+        return format_hka(row.reading.value)
+    return f"{row.label} {row.value_text}"
 
 
 def format_value(value: float, unit: str) -> str:
@@ -165,7 +222,7 @@ def _leg_reports(measurement: ImageMeasurement, lengths: PresentedLengths,
             rows.append(MetricRow(name, reading, classify(name, value.value, unit=value.unit, age_years=age_years,
                                                           p2_5=value.p2_5, p97_5=value.p97_5)))
         key = leg_key(anatomical_side=leg.get("anatomical_side"), image_side=leg.get("image_side"))
-        out.append(LegReport(key, leg.get("image_side"), tuple(rows)))
+        out.append(LegReport(key, leg.get("image_side"), tuple(rows), leg.get("anatomical_side")))
     return tuple(out)
 
 
@@ -212,14 +269,28 @@ def image_report(image: Image, measurement: ImageMeasurement, *, age_years: floa
 def case_report(*, case: Case) -> CaseReport:
     """The report of every image of ``case`` that has a measurement."""
     age = patient_age_years(case.patient, case.acquisition_date)
-    images, unmeasured = [], []
+    images, unmeasured, outside = [], [], []
     for image in case.images.select_related("head_revision__author").order_by("id"):
         measurement = image_measurement(image)
         if measurement is None:
-            unmeasured.append(image)
+            flag = _outside_use_flag(image)
+            if flag is not None:
+                outside.append((image, flag))
+            else:
+                unmeasured.append(image)
         else:
             images.append(image_report(image, measurement, age_years=age))
-    return CaseReport(case, age, tuple(images), tuple(unmeasured), timezone.now())
+    return CaseReport(case, age, tuple(images), tuple(unmeasured), timezone.now(), tuple(outside))
+
+
+def _outside_use_flag(image: Image) -> str | None:
+    """The "outside intended use" flag of the image's prediction (which then has no angles), if any."""
+    prediction = prediction_for_image(image)
+    alignment = (prediction.alignment if prediction is not None else None) or {}
+    flags = list(alignment.get("flags") or [])
+    for leg in alignment.get("legs") or []:
+        flags += list(leg.get("flags") or [])
+    return outside_intended_use(flags)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,7 +310,7 @@ def export_cases(*, cohort: str | None = None, case_ids: Sequence[int] | None = 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "patient", "cohort", "case_id", "acquisition_date", "age_years", "image_id", "image", "source",
     "revision_id", "prediction_id", "leg", "image_side", "calibration_status", "calibration_method",
-    *EXPORT_ANGLE_METRICS,
+    *EXPORT_ANGLE_METRICS, "hka_direction", "hka_text", "flags",
     *(f"{name}_{unit}" for name in (*LENGTH_METRICS, "leg_length_difference") for unit in ("mm", "px")),
 )
 
@@ -276,7 +347,12 @@ def _export_rows_for(case: Case, image: Image, measurement: ImageMeasurement) ->
             "leg": leg_key(anatomical_side=leg.get("anatomical_side"), image_side=leg.get("image_side")),
             "image_side": leg.get("image_side"),
             **{name: (metrics.get(name) or {}).get("value") for name in EXPORT_ANGLE_METRICS},
+            "flags": "; ".join(str(f) for f in leg.get("flags") or []),
         }
+        deviation = (metrics.get("hka_deviation_deg") or {}).get("value")
+        if deviation is not None:  # the signed deviation stays numeric; the words next to it (item 5)
+            row["hka_direction"] = hka_direction(deviation)
+            row["hka_text"] = format_hka(deviation)
         for name, value in leg_lengths.lengths.items():
             row.update(_length_cells(name, value, lengths))
         yield row

@@ -89,7 +89,7 @@ def test_malformed_documents_are_400_with_a_message(annotator_client, phantom_fi
     assert set(body) == {"message", "extra"} and body["extra"]["code"] == code and body["message"]
 
 
-@pytest.mark.parametrize("body", [{}, {"document": {}, "mc_samples": 2001}, {"document": {}, "width": 0}])
+@pytest.mark.parametrize("body", [{}, {"document": {}, "mc_samples": 20001}, {"document": {}, "width": 0}])
 def test_invalid_parameters_are_400(annotator_client, body) -> None:
     response = _align(annotator_client, body)
     assert response.status_code == 400 and "fields" in response.json()["extra"]

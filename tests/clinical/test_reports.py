@@ -33,7 +33,7 @@ def test_report_page_of_an_uncalibrated_case_has_no_mm(client, annotator) -> Non
     assert "Lower-limb alignment report" in html and "P-FU-1" in html
     assert 'class="overlay"' in html and "#ff5fa2" in html  # joint lines drawn
     # MPTA about 82° is below 85-90° (adult band, which applies from 8 years)
-    assert re.search(r'<td>MPTA</td>\s*<td class="value out">8[12]\.\d°', html)
+    assert re.search(r'<td data-metric="MPTA">MPTA</td>\s*<td class="value out">8[12]\.\d°', html)
     assert "not calibrated" in html and not MM_VALUE.search(_without_styles(html))
     assert f"Reviewer: {annotator.username}" in html and "none (manual annotation)" in html
     assert "Paley D. Principles of Deformity Correction" in html
@@ -85,8 +85,10 @@ def test_metrics_csv_for_a_cohort_and_for_listed_cases(reviewer_client, annotato
     first, last = rows[0], rows[2]
     assert first["MAD_mm"] == "" and first["femur_length_mm"] == "" and float(first["femur_length_px"]) > 0
     assert first["calibration_status"] == "uncalibrated"
-    assert float(last["femur_length_mm"]) == pytest.approx(varus_phantom(82.0).params.legs[0].femur_length_mm,
+    # The tibia runs between the same joint centres with or without the alignment's own lengths (issue 14).
+    assert float(last["tibia_length_mm"]) == pytest.approx(varus_phantom(82.0).params.legs[0].tibia_length_mm,
                                                            rel=0.01)
+    assert float(last["femur_length_mm"]) > 0 and float(last["limb_length_mm"]) > float(last["femur_length_mm"])
     assert float(first["MPTA"]) == pytest.approx(88.0, abs=0.2) and first["source"] == "approved"
 
     sd_only = list(csv.DictReader(io.StringIO(reviewer_client.get("/api/reports/metrics.csv?cohort=sd")

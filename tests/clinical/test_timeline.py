@@ -95,9 +95,9 @@ def test_lengths_are_mm_only_once_calibrated(annotator_client, annotator) -> Non
     mad_mm = _series(body, "MAD", follow_up.leg, "mm")
     assert [p["image_id"] for p in mad_px["points"]] == [i.pk for i in follow_up.images[:2]]
     assert [p["image_id"] for p in mad_mm["points"]] == [last.pk]
-    femur_mm = _series(body, "femur_length", follow_up.leg, "mm")["points"][0]["value"]
+    tibia_mm = _series(body, "tibia_length", follow_up.leg, "mm")["points"][0]["value"]
     phantom = varus_phantom(FOLLOW_UP_MPTA[-1])
-    assert femur_mm == pytest.approx(phantom.params.legs[0].femur_length_mm, rel=0.01)
+    assert tibia_mm == pytest.approx(phantom.params.legs[0].tibia_length_mm, rel=0.01)
     assert body["visits"][-1]["calibration"] == {"status": "calibrated", "method": "ruler", "length_unit": "mm",
                                                  "pixel_spacing_mm": pytest.approx(spacing), "notice": None}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def wait_for_change(page, selector: str, old: str, timeout: float = 20_000) -> s
 
 
 def degrees(text: str) -> float:
+    """A cell's angle; the HKA cell "171.0° (9.0° valgus)" gives the signed deviation (+9.0)."""
+    match = re.search(r"\(([\d.]+)° (varus|valgus)\)", text)
+    if match:
+        return float(match.group(1)) * (-1 if match.group(2) == "varus" else 1)
+    if "(straight)" in text:
+        return 0.0
     return float(text.replace("°", "").replace("+", "").strip())
 
 

@@ -72,6 +72,8 @@ export interface AlignmentJson {
   pixel_spacing_mm: number | null;
   legs: LegAlignmentJson[];
   flags?: string[];
+  /** Leg-length difference, right minus left, when the server measured both legs (issue 14). */
+  lld?: { value: number; unit?: string } | null;
 }
 
 export interface PredictionInfo {
@@ -170,6 +172,8 @@ export interface ReviewItem {
   assignee?: string | null;
   document?: Record<string, unknown> | null;
   alignment?: AlignmentJson | null;
+  /** Leg-length difference of the prediction, right minus left (issue 14), when known. */
+  lld?: { value: number; unit?: string } | null;
 }
 
 export interface ReviewEvent {

@@ -1,6 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { LegAlignmentJson } from "../api/types";
 import { directionAtAngle, legOverlay, medialSign, rotateDeg, tangentCentre } from "./angleOverlay";
+import fixture from "./normalRanges.fixture.json";
+import { setNormalRanges, type NormalRangeTable } from "./normals";
+
+beforeAll(() => setNormalRanges(fixture.adult as NormalRangeTable));
 
 function angleBetween(a: number[], b: number[]): number {
   const dot = a[0] * b[0] + a[1] * b[1];
@@ -68,11 +72,11 @@ describe("angles overlay geometry", () => {
   it("labels metrics with their range status, skipping nulls", () => {
     const o = legOverlay(leg, 0, 1);
     const byMetric = Object.fromEntries(o.labels.map((l) => [l.metric, l]));
-    expect(byMetric.hka_deviation_deg.text).toBe("HKA -4.1° varus");
+    expect(byMetric.hka_deviation_deg.text).toBe("HKA 175.9° (4.1° varus)");
     expect(byMetric.hka_deviation_deg.status).toBe("low");
     expect(byMetric.MPTA.status).toBe("low");
     expect(byMetric.mLDFA.status).toBe("normal");
-    expect(byMetric.MAD.text).toBe("MAD 12.0 px");
+    expect(byMetric.MAD.text).toBe("MAD 12 px");
     expect(byMetric.NSA).toBeUndefined();
   });
 

@@ -17,6 +17,7 @@
 
 import type { LegAlignmentJson, MetricJson } from "../api/types";
 import type { Point } from "./geometry";
+import { fixed, formatHka, lengthText } from "./clinicalText";
 import { classify, type RangeStatus } from "./normals";
 
 export type SegmentKind = "femoral-axis" | "tibial-axis" | "weight-bearing" | "joint-line" | "landmark";
@@ -99,12 +100,9 @@ function value(m: MetricJson | null | undefined): number | null {
 function metricText(name: string, m: MetricJson | null | undefined, digits = 1): string | null {
   const v = value(m);
   if (v === null) return null;
-  if (name === "MAD") return `MAD ${v.toFixed(digits)} ${m?.unit === "mm" ? "mm" : "px"}`;
-  if (name === "hka_deviation_deg") {
-    const kind = v < 0 ? " varus" : v > 0 ? " valgus" : "";
-    return `HKA ${v > 0 ? "+" : ""}${v.toFixed(digits)}°${kind}`;
-  }
-  return `${name} ${v.toFixed(digits)}°`;
+  if (name === "MAD") return `MAD ${lengthText(v, m?.unit)}`;
+  if (name === "hka_deviation_deg") return formatHka(v, digits);
+  return `${name} ${fixed(v, digits)}°`;
 }
 
 function landmarkSegments(landmarks: Record<string, unknown> | undefined): Segment[] {
@@ -140,7 +138,8 @@ export function legOverlay(leg: LegAlignmentJson, index: number, legCount: numbe
     const text = metricText(name, m[name]);
     if (!text) return;
     const metric = m[name]!;
-    const { status } = classify(name, value(metric), { unit: metric.unit, p2_5: metric.p2_5, p97_5: metric.p97_5 });
+    const unit = name === "MAD" ? (metric.unit === "mm" ? "mm" : "px") : "deg";
+    const { status } = classify(name, value(metric), { unit, p2_5: metric.p2_5, p97_5: metric.p97_5 });
     overlay.labels.push({ at: [at[0], at[1]], line, text, metric: name, status, side });
   };
   const side = lateral;

@@ -131,10 +131,11 @@ export function hitTest(doc: Doc, p: Point, tolerance: number, selectedUid: stri
 }
 
 /** One-line description of a shape for lists and status text: "femur · leg 0 · 38 vertices". */
-export function describeShape(shape: Shape): string {
+/** "femur · right leg · 4 vertices"; `legName` names a group (default "leg <group_id>"). */
+export function describeShape(shape: Shape, legName: (group: number) => string = (g) => `leg ${g}`): string {
   const canonical = canonicalLabel(shape.label);
   const label = canonical ?? shape.label;
-  const leg = shape.group_id === null ? "" : ` · leg ${shape.group_id}`;
+  const leg = shape.group_id === null ? "" : ` · ${legName(shape.group_id)}`;
   const size = shape.shape_type === "point" ? "" : ` · ${shape.points.length} vertices`;
   return `${label}${leg}${size}`;
 }

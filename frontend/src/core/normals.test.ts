@@ -1,16 +1,21 @@
-import { describe, expect, it } from "vitest";
-import { classify, formatRange, NORMAL_RANGES } from "./normals";
+import { beforeEach, describe, expect, it } from "vitest";
+import fixture from "./normalRanges.fixture.json";
+import { classify, formatRange, normalRange, setNormalRanges, type NormalRangeTable } from "./normals";
 
-describe("normal-range classification (Paley, adult)", () => {
-  it("uses the documented ranges", () => {
-    expect([NORMAL_RANGES.mLDFA.low, NORMAL_RANGES.mLDFA.high]).toEqual([85, 90]);
-    expect([NORMAL_RANGES.MPTA.low, NORMAL_RANGES.MPTA.high]).toEqual([85, 90]);
-    expect([NORMAL_RANGES.mLDTA.low, NORMAL_RANGES.mLDTA.high]).toEqual([86, 92]);
-    expect([NORMAL_RANGES.mLPFA.low, NORMAL_RANGES.mLPFA.high]).toEqual([85, 95]);
-    expect([NORMAL_RANGES.aLDFA.low, NORMAL_RANGES.aLDFA.high]).toEqual([79, 83]);
-    expect([NORMAL_RANGES.NSA.low, NORMAL_RANGES.NSA.high]).toEqual([120, 140]);
-    expect([NORMAL_RANGES.JLCA.low, NORMAL_RANGES.JLCA.high]).toEqual([0, 2]);
-    expect([NORMAL_RANGES.hka_deviation_deg.low, NORMAL_RANGES.hka_deviation_deg.high]).toEqual([-3, 3]);
+// The fixture is the server's table (tests/clinical/core/test_normal_ranges.py keeps it equal).
+describe("normal-range classification with the server's table", () => {
+  beforeEach(() => setNormalRanges(fixture.adult as NormalRangeTable));
+
+  it("has no ranges of its own: without the server's table nothing is judged", () => {
+    setNormalRanges(null);
+    expect(classify("mLDFA", 70).status).toBe("unknown");
+    expect(normalRange("NSA")).toBeNull();
+  });
+
+  it("uses the server's ranges (the report's: NSA 125–135°)", () => {
+    expect([normalRange("mLDFA")!.low, normalRange("mLDFA")!.high]).toEqual([85, 90]);
+    expect([normalRange("NSA")!.low, normalRange("NSA")!.high]).toEqual([125, 135]);
+    expect(classify("NSA", 122.3).status).toBe("low");
   });
 
   it("classifies low / normal / high with inclusive bounds", () => {
@@ -23,11 +28,12 @@ describe("normal-range classification (Paley, adult)", () => {
     expect(classify("JLCA", 0).status).toBe("normal");
   });
 
-  it("is unknown for missing values, unknown metrics and lengths in pixels", () => {
+  it("is unknown for missing values, unknown metrics and lengths in pixels or without a unit", () => {
     expect(classify("mLDFA", null).status).toBe("unknown");
     expect(classify("mLDFA", Number.NaN).status).toBe("unknown");
     expect(classify("femoral_cora_deg", 12).status).toBe("unknown");
     expect(classify("MAD", 40, { unit: "px" }).status).toBe("unknown");
+    expect(classify("MAD", 40).status).toBe("unknown");
     expect(classify("MAD", 20, { unit: "mm" }).status).toBe("high");
   });
 
@@ -37,10 +43,18 @@ describe("normal-range classification (Paley, adult)", () => {
     expect(classify("MPTA", 92, { p2_5: 91, p97_5: 93 }).uncertain).toBe(false);
   });
 
-  it("formats ranges for the table", () => {
-    expect(formatRange(NORMAL_RANGES.mLDFA)).toBe("85–90°");
-    expect(formatRange(NORMAL_RANGES.hka_deviation_deg)).toBe("-3 to +3°");
-    expect(formatRange(NORMAL_RANGES.MAD)).toBe("1–15 mm");
+  it("shows the server's wording of the ranges", () => {
+    expect(formatRange(normalRange("mLDFA"))).toBe("85–90°");
+    expect(formatRange(normalRange("hka_deviation_deg"))).toBe("3° varus to 3° valgus");
+    expect(formatRange(normalRange("MAD"))).toBe("1–15 mm");
     expect(formatRange(null)).toBe("");
+  });
+
+  it("does not judge a toddler with adult ranges", () => {
+    setNormalRanges(fixture.age_1 as NormalRangeTable);
+    const mpta = classify("MPTA", 80);
+    expect(mpta.status).toBe("unknown");
+    expect(mpta.reason).toContain("No cited range at age 1 y");
+    expect(classify("hka_deviation_deg", -3.6).status).toBe("unknown"); // a mean, no range
   });
 });

@@ -1,60 +1,73 @@
 /**
- * Normal ranges of the lower-limb alignment angles shown next to every measurement.
+ * Normal ranges of the alignment metrics, as the server's one table has them (issue 16, item 6).
  *
- * Source: adult reference values of D. Paley, *Principles of Deformity Correction*, Springer 2002,
- * chapter 1 ("Normal lower limb alignment and joint orientation"; also Paley D, Tetsworth K,
- * Mechanical axis deviation of the lower limbs, Clin Orthop Relat Res 1992;280:48–64):
- * mLPFA 90° (85–95), mLDFA 87° (85–90), aLDFA 81° (79–83), MPTA 87° (85–90), LDTA 89° (86–92),
- * JLCA 0–2°, MAD 8 ± 7 mm medial. Neck–shaft angle 120–140° (typical adult 125–135°). The hip–knee–
- * ankle deviation band ±3° (0 = straight; varus negative, valgus positive, the Cooke/OAI convention)
- * is the usual clinical band for "neutral" alignment.
- *
- * These are ADULT values. Children's alignment changes with age (physiological varus in infancy,
- * valgus around 3–4 years) and skeletal dysplasia shifts it further: out-of-range means "look", not
- * "abnormal".
+ * The browser keeps no numbers of its own: the page context carries
+ * `clinical.core.normal_ranges.normal_range_table(age_years=…)` (the references in force at the
+ * patient's age at the visit; adult ones when the age is unknown), installed with `setNormalRanges`.
+ * `classify` follows the rules of the server's `classify`: inclusive bounds; a range in mm never
+ * judges a value in px; a mean without a range is shown, not judged; `uncertain` (borderline) when
+ * the value's 95% interval reaches across a bound. The editor and the report therefore give the
+ * same range and the same judgement for the same value.
  */
 
 export type RangeStatus = "low" | "normal" | "high" | "unknown";
 
 export interface NormalRange {
   metric: string;
-  /** Label used in the UI. */
   title: string;
-  low: number;
-  high: number;
-  unit: "deg" | "mm";
-  /** Shown as a tooltip. */
+  low: number | null;
+  high: number | null;
+  mean?: number | null;
+  unit: "deg" | "mm" | string;
+  population: string;
+  /** The server's wording of the range, e.g. "85–90°" or "3° varus to 3° valgus". */
+  range_text: string;
+  citation_keys?: string[];
   note?: string;
 }
 
-export const NORMAL_RANGE_SOURCE =
-  "Adult reference values: Paley D., Principles of Deformity Correction (Springer 2002), ch. 1; Paley & Tetsworth, Clin Orthop 1992;280:48–64.";
+export interface NormalRangeTable {
+  age_years: number | null;
+  ranges: Record<string, NormalRange>;
+  /** Metrics without a judgement at this age, with the reason. */
+  unjudged?: Record<string, string>;
+  citations?: Record<string, string>;
+}
 
-export const NORMAL_RANGES: Readonly<Record<string, NormalRange>> = {
-  hka_deviation_deg: {
-    metric: "hka_deviation_deg", title: "HKA deviation", low: -3, high: 3, unit: "deg",
-    note: "0 = straight; varus negative, valgus positive",
-  },
-  mLDFA: { metric: "mLDFA", title: "mLDFA", low: 85, high: 90, unit: "deg", note: "mechanical lateral distal femoral angle" },
-  MPTA: { metric: "MPTA", title: "MPTA", low: 85, high: 90, unit: "deg", note: "medial proximal tibial angle" },
-  mLDTA: { metric: "mLDTA", title: "mLDTA", low: 86, high: 92, unit: "deg", note: "mechanical lateral distal tibial angle" },
-  mLPFA: { metric: "mLPFA", title: "mLPFA", low: 85, high: 95, unit: "deg", note: "mechanical lateral proximal femoral angle" },
-  aLDFA: { metric: "aLDFA", title: "aLDFA", low: 79, high: 83, unit: "deg", note: "anatomical lateral distal femoral angle" },
-  NSA: { metric: "NSA", title: "NSA", low: 120, high: 140, unit: "deg", note: "neck–shaft angle; typical adult 125–135°" },
-  JLCA: { metric: "JLCA", title: "JLCA", low: 0, high: 2, unit: "deg", note: "joint line convergence angle" },
-  MAD: { metric: "MAD", title: "MAD", low: 1, high: 15, unit: "mm", note: "8 ± 7 mm medial; only judged in mm" },
-};
+let table: NormalRangeTable = { age_years: null, ranges: {}, unjudged: {}, citations: {} };
 
-/** The order of rows in the per-leg table. */
+/** Install the server's table (from the page context). */
+export function setNormalRanges(next: NormalRangeTable | null | undefined): void {
+  table = next && typeof next === "object" && next.ranges ? next : { age_years: null, ranges: {}, unjudged: {}, citations: {} };
+}
+
+export function normalRanges(): NormalRangeTable {
+  return table;
+}
+
+export function normalRange(metric: string): NormalRange | null {
+  return table.ranges[metric] ?? null;
+}
+
+/** The sources of the table in force, for the note under the angle tables. */
+export function normalRangeSource(): string {
+  const population = table.age_years === null || table.age_years === undefined
+    ? "Adult reference values (age unknown)"
+    : `Reference values at ${table.age_years} y`;
+  const keys = Object.keys(table.citations ?? {});
+  return keys.length ? `${population}: ${keys.join(", ")} (the report lists the full references).` : `${population}.`;
+}
+
+/** The order of rows in the per-leg table (HKA: one row, the angle with the deviation's direction). */
 export const METRIC_ORDER: readonly string[] = [
-  "hka_deviation_deg", "HKA", "MAD", "mLDFA", "aLDFA", "mLPFA", "MPTA", "mLDTA", "JLCA", "NSA", "AMA",
+  "hka_deviation_deg", "MAD", "mLDFA", "aLDFA", "mLPFA", "MPTA", "mLDTA", "JLCA", "NSA", "AMA",
   "femoral_cora_deg", "tibial_cora_deg",
 ];
 
 export const METRIC_TITLES: Readonly<Record<string, string>> = {
-  hka_deviation_deg: "HKA dev.", HKA: "HKA", MAD: "MAD", mLDFA: "mLDFA", aLDFA: "aLDFA", mLPFA: "mLPFA",
+  hka_deviation_deg: "HKA", HKA: "HKA", MAD: "MAD", mLDFA: "mLDFA", aLDFA: "aLDFA", mLPFA: "mLPFA",
   MPTA: "MPTA", mLDTA: "mLDTA", JLCA: "JLCA", NSA: "NSA", AMA: "AMA", femoral_cora_deg: "Femoral CORA",
-  tibial_cora_deg: "Tibial CORA",
+  tibial_cora_deg: "Tibial CORA", leg_length: "Leg length", femur_length: "Femur length", tibia_length: "Tibia length",
 };
 
 export interface Classification {
@@ -62,36 +75,32 @@ export interface Classification {
   range: NormalRange | null;
   /** The 95% interval of the value reaches across a bound of the normal range. */
   uncertain: boolean;
+  /** Why there is no judgement, when there is none. */
+  reason?: string;
 }
 
 /**
  * Compare a value (and optionally its 2.5–97.5 percentile interval) with the normal range of
- * `metric`. Bounds are inclusive. Unknown metrics, missing values and a length in other units than
- * the range's (MAD in px) give `unknown`.
+ * `metric` in the installed table. `unit` is the value's unit (angles: "deg", the default).
  */
 export function classify(metric: string, value: number | null | undefined, opts: { unit?: string; p2_5?: number | null; p97_5?: number | null } = {}): Classification {
-  const range = NORMAL_RANGES[metric] ?? null;
-  if (!range || value === null || value === undefined || !Number.isFinite(value)) {
-    return { status: "unknown", range, uncertain: false };
+  const range = normalRange(metric);
+  if (!range) return { status: "unknown", range: null, uncertain: false, reason: table.unjudged?.[metric] };
+  if (value === null || value === undefined || !Number.isFinite(value)) return { status: "unknown", range, uncertain: false };
+  const unit = opts.unit ?? "deg";
+  if (range.unit !== unit) {
+    return { status: "unknown", range, uncertain: false, reason: `No range for a value in ${unit} (image not calibrated).` };
   }
-  if (range.unit === "mm" && opts.unit !== undefined && opts.unit !== "mm") {
-    return { status: "unknown", range, uncertain: false };
-  }
-  const status: RangeStatus = value < range.low ? "low" : value > range.high ? "high" : "normal";
-  let uncertain = false;
+  if (range.low === null || range.high === null) return { status: "unknown", range, uncertain: false, reason: `${range.population}: ${range.range_text} (no cited range).` };
+  const low = range.low;
+  const high = range.high;
+  const status: RangeStatus = value < low ? "low" : value > high ? "high" : "normal";
   const lo = opts.p2_5;
   const hi = opts.p97_5;
-  if (typeof lo === "number" && typeof hi === "number") {
-    const insideLo = (v: number) => v >= range.low;
-    const insideHi = (v: number) => v <= range.high;
-    uncertain = insideLo(lo) !== insideLo(hi) || insideHi(lo) !== insideHi(hi);
-  }
+  const uncertain = typeof lo === "number" && typeof hi === "number" && ((lo < low && low <= hi) || (lo <= high && high < hi));
   return { status, range, uncertain };
 }
 
 export function formatRange(range: NormalRange | null): string {
-  if (!range) return "";
-  const unit = range.unit === "deg" ? "°" : " mm";
-  if (range.low < 0) return `${range.low} to +${range.high}${unit}`;
-  return `${range.low}–${range.high}${unit}`;
+  return range ? range.range_text : "";
 }

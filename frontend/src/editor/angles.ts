@@ -6,13 +6,15 @@
 
 import { api } from "../api/endpoints";
 import { ApiError } from "../api/http";
-import type { AlignmentJson, LegAlignmentJson, MetricJson } from "../api/types";
+import type { AlignmentJson } from "../api/types";
+import { legRows, type AngleRow } from "../core/angleTable";
 import { formatSpacing } from "../core/calibration";
 import { debounce, LatestOnly } from "../core/debounce";
 import { buildDocument, canonicalLabel, type Doc } from "../core/labelme";
 import { sameContent } from "../core/merge";
-import { classify, formatRange, METRIC_ORDER, METRIC_TITLES, NORMAL_RANGE_SOURCE, NORMAL_RANGES } from "../core/normals";
-import { clear, fmt, h } from "../ui/dom";
+import { legSideTitle, lldText, outsideIntendedUse, patientSideFlag } from "../core/clinicalText";
+import { normalRangeSource } from "../core/normals";
+import { clear, h } from "../ui/dom";
 import type { EditorStore } from "./store";
 
 export const ALIGN_DEBOUNCE_MS = 250;
@@ -74,37 +76,14 @@ export class AnglesController {
   }
 }
 
-function metricCell(name: string, metric: MetricJson | null | undefined, leg: number): HTMLTableRowElement {
-  const range = NORMAL_RANGES[name] ?? null;
-  const value = metric?.value ?? null;
-  const { status, uncertain } = classify(name, value, { unit: metric?.unit, p2_5: metric?.p2_5, p97_5: metric?.p97_5 });
-  const isLength = name === "MAD";
-  const unit = isLength ? ` ${metric?.unit === "mm" ? "mm" : "px"}` : "°";
-  const sd = metric?.sd;
-  const valueText = value === null ? "—" : `${name === "hka_deviation_deg" && value > 0 ? "+" : ""}${fmt(value)}${unit}`;
-  const interval = typeof metric?.p2_5 === "number" && typeof metric?.p97_5 === "number"
-    ? `95% interval ${fmt(metric.p2_5)} to ${fmt(metric.p97_5)}${unit}` : "";
-  const row = h("tr", { class: `metric-row status-${status}${uncertain ? " uncertain" : ""}`, "data-metric": name, "data-leg": leg },
-    h("th", { scope: "row", title: range?.note ?? "" }, METRIC_TITLES[name] ?? name),
-    h("td", { class: "value", "data-metric": name, "data-leg": leg, title: interval }, valueText),
-    h("td", { class: "sd" }, typeof sd === "number" && sd > 0 ? `± ${fmt(sd, sd < 0.1 ? 2 : 1)}` : ""),
-    h("td", { class: "range muted" }, formatRange(range)),
-    h("td", { class: "flag" }, flagText(name, status, uncertain)),
+function metricCell(row: AngleRow, leg: number): HTMLTableRowElement {
+  return h("tr", { class: `metric-row status-${row.status}${row.uncertain ? " uncertain" : ""}`, "data-metric": row.metric, "data-leg": leg },
+    h("th", { scope: "row", title: row.note }, row.title),
+    h("td", { class: "value", "data-metric": row.metric, "data-leg": leg, title: row.interval }, row.value),
+    h("td", { class: "sd" }, row.spread),
+    h("td", { class: "range muted" }, row.range),
+    h("td", { class: "flag" }, row.judgement),
   );
-  return row;
-}
-
-function flagText(name: string, status: string, uncertain: boolean): string {
-  if (status === "low" || status === "high") {
-    if (name === "hka_deviation_deg") return status === "low" ? "varus" : "valgus";
-    return status;
-  }
-  return uncertain ? "borderline" : "";
-}
-
-function legTitle(leg: LegAlignmentJson, index: number): string {
-  const side = leg.anatomical_side ? `${leg.anatomical_side} leg` : `leg ${index}`;
-  return `${side[0].toUpperCase()}${side.slice(1)} (image ${leg.image_side})`;
 }
 
 /** The per-leg angle tables (side panel). */
@@ -113,6 +92,11 @@ export function renderAnglesPanel(container: HTMLElement, store: EditorStore, bu
   const alignment: AlignmentJson | null = store.alignment;
   container.append(h("div", { class: "panel-note", id: "angles-state" }, busy ? "Updating…" : alignment ? "" : store.alignmentError ?? ""));
   if (!alignment) return;
+  const outside = outsideIntendedUse([...(alignment.flags ?? []), ...alignment.legs.flatMap((leg) => leg.flags ?? [])]);
+  if (outside) {
+    container.append(h("p", { class: "notice outside-use", id: "angles-outside-use" },
+      "Outside intended use: not a full-length leg radiograph, so no angles are given (", patientSideFlag(outside, alignment.legs), ")."));
+  }
   const scale = store.calibration.provenance;
   if (alignment.pixel_spacing_mm === null) {
     container.append(h("p", { class: "muted small", id: "angles-length-note" }, "No pixel spacing: lengths are in pixels (angles are unaffected)."));
@@ -123,20 +107,19 @@ export function renderAnglesPanel(container: HTMLElement, store: EditorStore, bu
     container.append(h("p", { class: "muted small", id: "angles-length-note" }, `Lengths in mm (${formatSpacing(alignment.pixel_spacing_mm)} mm/px).`));
   }
   alignment.legs.forEach((leg, i) => {
-    const table = h("table", { class: "angles-table", "data-leg": i },
-      h("caption", {}, legTitle(leg, i)),
+    const table = h("table", { class: "angles-table", "data-leg": i, "data-side": leg.anatomical_side ?? "" },
+      h("caption", {}, legSideTitle(leg.anatomical_side, leg.image_side)),
       h("thead", {}, h("tr", {}, h("th", {}, "Metric"), h("th", {}, "Value"), h("th", {}, "Spread"), h("th", {}, "Normal"), h("th", {}, ""))),
     );
-    const body = h("tbody");
-    for (const name of METRIC_ORDER) {
-      if (!(name in (leg.metrics ?? {}))) continue;
-      body.append(metricCell(name, leg.metrics[name], i));
-    }
-    table.append(body);
+    table.append(h("tbody", {}, ...legRows(leg).map((row) => metricCell(row, i))));
     container.append(table);
     if (leg.flags?.length) {
       container.append(h("ul", { class: "flags", "data-leg": i }, ...leg.flags.map((f) => h("li", {}, f))));
     }
   });
-  container.append(h("p", { class: "muted small source" }, NORMAL_RANGE_SOURCE, " Children and dysplastic limbs differ: out of range means “look again”."));
+  const lld = alignment.lld;
+  if (lld && typeof lld.value === "number" && Number.isFinite(lld.value)) {
+    container.append(h("p", { id: "angles-lld", class: "lld" }, "Leg-length difference: ", h("strong", {}, lldText(lld.value, lld.unit))));
+  }
+  container.append(h("p", { class: "muted small source" }, normalRangeSource(), " Children and dysplastic limbs differ: out of range means “look again”."));
 }

@@ -6,6 +6,8 @@
  * the REST API → a local draft, if one is newer → decode the display PNG once → first render.
  */
 
+import { groupTitle } from "../core/legSides";
+import { setNormalRanges, type NormalRangeTable } from "../core/normals";
 import { api, urls } from "../api/endpoints";
 import { ApiError } from "../api/http";
 import type { ImageInfo, PredictionInfo, ReviewItem } from "../api/types";
@@ -38,6 +40,8 @@ export interface EditorContext {
   /** Read mode: the reader study and how many of its images this reader has left (this one included). */
   study?: { id: number; name: string; remaining: number };
   user: { username: string; role: string; can_review: boolean };
+  /** The server's normal ranges at the patient's age (clinical.core.normal_ranges.normal_range_table). */
+  normal_ranges?: NormalRangeTable;
 }
 
 const MEMBER_COLOURS = ["#ffa94d", "#74c0fc", "#b197fc", "#63e6be", "#ffd43b", "#f783ac", "#a9e34b", "#4dabf7"];
@@ -72,7 +76,9 @@ export class Editor {
   private readonly stage = byId("stage");
   private readonly side = byId("side");
 
-  constructor(readonly ctx: EditorContext) {}
+  constructor(readonly ctx: EditorContext) {
+    setNormalRanges(ctx.normal_ranges);
+  }
 
   async start(): Promise<void> {
     const message = byId("stage-message");
@@ -285,7 +291,7 @@ export class Editor {
     store.commit(doc);
     store.select(uid);
     store.emit("draw");
-    toast(`Added ${store.label.bone} of leg ${store.label.leg}.`, "ok");
+    toast(`Added ${store.label.bone} of the ${groupTitle(store.doc, store.label.leg, store.alignment).text.toLowerCase()}.`, "ok");
   }
 
   private advanceJoint(): void {
@@ -355,7 +361,7 @@ export class Editor {
   }
 
   acceptSam(): void {
-    if (this.sam.accept()) toast(`SAM outline accepted as ${this.store.label.bone} of leg ${this.store.label.leg}.`, "ok");
+    if (this.sam.accept()) toast(`SAM outline accepted as ${this.store.label.bone} of the ${groupTitle(this.store.doc, this.store.label.leg, this.store.alignment).text.toLowerCase()}.`, "ok");
     else toast(this.store.sam.busy ? "SAM is still working…" : "No SAM outline to accept yet.", "error");
   }
 
@@ -438,7 +444,10 @@ export class Editor {
     });
     store.on("calibration", () => this.calibrationPanel?.update());
     store.on("sam", () => this.samPanel?.update());
-    store.on("alignment", () => renderAnglesPanel(anglesBody, store, this.angles.busy));
+    store.on("alignment", () => {
+      renderAnglesPanel(anglesBody, store, this.angles.busy);
+      renderLabelChooser(label, store); // the legs' patient sides follow the measured alignment
+    });
     store.on("layers", () => renderLayersPanel(layersBody, store, workingTitle, layersNote));
     store.on("doc", () => renderShapesPanel(shapesBody, store, (uid) => store.commit(deleteShape(store.doc, uid))));
     store.on("selection", () => renderShapesPanel(shapesBody, store, (uid) => store.commit(deleteShape(store.doc, uid))));
@@ -568,8 +577,8 @@ export class Editor {
       { keys: ["h"], label: "H", description: "Joint: hip", group: "Labels", run: () => store.setLabel({ joint: "hip" }) },
       { keys: ["k"], label: "K", description: "Joint: knee", group: "Labels", run: () => store.setLabel({ joint: "knee" }) },
       { keys: ["a"], label: "A", description: "Joint: ankle", group: "Labels", run: () => store.setLabel({ joint: "ankle" }) },
-      { keys: ["1"], label: "1", description: "Leg 0 (group_id 0)", group: "Labels", run: () => store.setLabel({ leg: 0 }) },
-      { keys: ["2"], label: "2", description: "Leg 1 (group_id 1)", group: "Labels", run: () => store.setLabel({ leg: 1 }) },
+      { keys: ["1"], label: "1", description: "Patient's right leg (image left on a standard AP film; group_id 0)", group: "Labels", run: () => store.setLabel({ leg: 0 }) },
+      { keys: ["2"], label: "2", description: "Patient's left leg (image right; group_id 1)", group: "Labels", run: () => store.setLabel({ leg: 1 }) },
       { keys: ["z"], label: "Ctrl+Z", description: "Undo", group: "Edit", ctrl: true, shift: false, run: () => store.undo() },
       { keys: ["z"], label: "Ctrl+Shift+Z", description: "Redo", group: "Edit", ctrl: true, shift: true, run: () => store.redo() },
       { keys: ["y"], label: "Ctrl+Y", description: "Redo", group: "Edit", ctrl: true, run: () => store.redo() },

@@ -5,6 +5,8 @@
  * Text (metric labels, joint names) is drawn in screen coordinates and re-laid out on view changes.
  */
 
+import { declutter, type LabelBox } from "../core/labelLayout";
+import { groupSide, groupTitle } from "../core/legSides";
 import type { Point } from "../core/geometry";
 import { formatPx, segmentLength } from "../core/calibration";
 import { legOverlay, type LegBones } from "../core/angleOverlay";
@@ -132,7 +134,7 @@ export class Overlay {
     const canonical = canonicalLabel(shape.label) ?? "other";
     const colour = colourFor(shape.label);
     const common = { "data-label": canonical, "data-uid": shape.uid, "data-leg": shape.group_id ?? "" };
-    const title = svg("title", {}, `${shape.label}${shape.group_id === null ? "" : ` (leg ${shape.group_id})`}`);
+    const title = svg("title", {}, `${shape.label}${shape.group_id === null ? "" : ` (${groupTitle(this.store.doc, shape.group_id, this.store.alignment).text.toLowerCase()})`}`);
     if (shape.shape_type === "point") {
       return this.marker(shape.points[0], readOnly ? 4 : 6, {
         class: readOnly ? "ro-point" : "shape shape-point", fill: colour, stroke: "#000", "stroke-width": 1.5,
@@ -333,32 +335,61 @@ export class Overlay {
         x: (a[0] + b[0]) / 2 + side * nx * 10, y: (a[1] + b[1]) / 2 + side * ny * 10 + 4, "text-anchor": "start",
       }, segment.label));
     }
+    // Joint tags stay on their joints; metric and CORA labels move out of each other's way.
+    const placed: { el: SVGTextElement; fixed: boolean }[] = [];
     if (this.store.workingVisible) {
       for (const shape of this.store.doc.shapes) {
         const canonical = canonicalLabel(shape.label);
         if (shape.shape_type !== "point" || !canonical || !(canonical in JOINT_ABBR)) continue;
         const [x, y] = imageToScreen(view, shape.points[0]);
-        this.screenGroup.append(svg("text", { class: "joint-tag", x: x + 9, y: y - 7 }, `${JOINT_ABBR[canonical]}${shape.group_id ?? ""}`));
+        const side = shape.group_id === null ? "" : groupSide(this.store.doc, shape.group_id, this.store.alignment) === "right" ? "R" : "L";
+        const el = svg("text", { class: "joint-tag", x: x + 9, y: y - 7 }, `${JOINT_ABBR[canonical]}${side}`) as SVGTextElement;
+        this.screenGroup.append(el);
+        placed.push({ el, fixed: true });
       }
     }
     const alignment = this.store.alignment;
-    if (!alignment || !this.store.anglesVisible) return;
-    alignment.legs.forEach((leg, i) => {
-      const overlay = legOverlay(leg, i, alignment.legs.length, this.bonesFor(leg));
-      for (const label of overlay.labels) {
-        const [x, y] = imageToScreen(view, label.at);
-        const dx = label.side * 16;
-        this.screenGroup.append(svg("text", {
-          class: `metric-label status-${label.status}`, x: x + dx, y: y + label.line * 16 + 4,
-          "text-anchor": label.side < 0 ? "end" : "start", "data-metric": label.metric, "data-leg": i,
-        }, label.text));
-      }
-      for (const cora of overlay.cora) {
-        const [x, y] = imageToScreen(view, cora.at);
-        this.screenGroup.append(svg("text", {
-          class: "metric-label cora-label", x: x + cora.side * 12, y: y + 4, "text-anchor": cora.side < 0 ? "end" : "start", "data-metric": cora.metric,
-        }, cora.text));
-      }
+    if (alignment && this.store.anglesVisible) {
+      alignment.legs.forEach((leg, i) => {
+        const overlay = legOverlay(leg, i, alignment.legs.length, this.bonesFor(leg));
+        for (const label of overlay.labels) {
+          const [x, y] = imageToScreen(view, label.at);
+          const dx = label.side * 16;
+          const el = svg("text", {
+            class: `metric-label status-${label.status}`, x: x + dx, y: y + label.line * 16 + 4,
+            "text-anchor": label.side < 0 ? "end" : "start", "data-metric": label.metric, "data-leg": i,
+          }, label.text) as SVGTextElement;
+          this.screenGroup.append(el);
+          placed.push({ el, fixed: false });
+        }
+        for (const cora of overlay.cora) {
+          const [x, y] = imageToScreen(view, cora.at);
+          const el = svg("text", {
+            class: "metric-label cora-label", x: x + cora.side * 12, y: y + 4, "text-anchor": cora.side < 0 ? "end" : "start", "data-metric": cora.metric, "data-leg": i,
+          }, cora.text) as SVGTextElement;
+          this.screenGroup.append(el);
+          placed.push({ el, fixed: false });
+        }
+      });
+    }
+    const boxes = placed.map(({ el, fixed }) => ({ ...textBox(el), fixed }));
+    declutter(boxes).forEach((y, i) => {
+      if (y !== boxes[i].y) placed[i].el.setAttribute("y", String(Number(placed[i].el.getAttribute("y")) + (y - boxes[i].y)));
     });
   }
+}
+
+/** A text element's screen box (its bounding box when rendered, else an estimate from its length). */
+function textBox(el: SVGTextElement): LabelBox {
+  try {
+    const b = el.getBBox();
+    if (b.width > 0) return { x: b.x, y: b.y, width: b.width, height: b.height };
+  } catch {
+    // not rendered (hidden): estimate below
+  }
+  const x = Number(el.getAttribute("x"));
+  const y = Number(el.getAttribute("y"));
+  const width = (el.textContent ?? "").length * 7;
+  const start = el.getAttribute("text-anchor") === "end" ? x - width : x;
+  return { x: start, y: y - 12, width, height: 15 };
 }

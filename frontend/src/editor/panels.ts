@@ -2,6 +2,7 @@
 
 import { describeShape } from "../core/edits";
 import { BONES, JOINTS } from "../core/labelme";
+import { groupTitle } from "../core/legSides";
 import { clear, h } from "../ui/dom";
 import { colourFor } from "./overlay";
 import type { SamController } from "./sam";
@@ -26,8 +27,13 @@ export function renderLabelChooser(container: HTMLElement, store: EditorStore): 
     h("div", { class: "chooser-row" }, h("span", { class: "chooser-title" }, "Joint"),
       ...JOINTS.map((j) => radio("label-joint", j, j === joint, j, () => store.setLabel({ joint: j }), colourFor(j)))),
     h("div", { class: "chooser-row" }, h("span", { class: "chooser-title" }, "Leg"),
-      ...[0, 1].map((l) => radio("label-leg", String(l), l === leg, `leg ${l}`, () => store.setLabel({ leg: l })))),
-    h("p", { class: "muted small" }, "Leg = LabelMe group_id. Keys: F femur, T tibia, H/K/A joint, 1/2 leg."),
+      ...[0, 1].map((l) => {
+        const title = groupTitle(store.doc, l, store.alignment);
+        const chip = radio("label-leg", String(l), l === leg, title.text, () => store.setLabel({ leg: l }));
+        chip.title = title.hint;
+        return chip;
+      })),
+    h("p", { class: "muted small" }, "The patient's side (on a standard AP film the right leg is on the image left). Keys: F femur, T tibia, H/K/A joint, 1/2 leg."),
   );
 }
 
@@ -79,7 +85,7 @@ export class SamPanel {
     this.unavailable.hidden = !this.sam.unavailable;
     this.unavailable.textContent = this.sam.unavailable ?? "";
     this.toleranceText.textContent = ` ${state.tolerance} px tolerance`;
-    this.target.textContent = `${this.store.label.bone}, leg ${this.store.label.leg}`;
+    this.target.textContent = `${this.store.label.bone}, ${groupTitle(this.store.doc, this.store.label.leg, this.store.alignment).text.toLowerCase()}`;
     this.status.textContent = state.busy ? "Segmenting…" : state.info ?? (this.sam.hasPrompt ? "" : "No prompt yet.");
     this.message.hidden = !state.error;
     this.message.textContent = state.error ?? "";
@@ -122,7 +128,8 @@ export function renderShapesPanel(container: HTMLElement, store: EditorStore, on
     const selected = shape.uid === store.selection.uid;
     list.append(h("li", { class: selected ? "selected" : "", "data-uid": shape.uid },
       h("button", { type: "button", class: "link", onclick: () => store.select(shape.uid) },
-        h("span", { class: "swatch", style: `background:${colourFor(shape.label)}` }), describeShape(shape)),
+        h("span", { class: "swatch", style: `background:${colourFor(shape.label)}` }),
+        describeShape(shape, (group) => groupTitle(store.doc, group, store.alignment).text.toLowerCase())),
       h("button", { type: "button", class: "icon", title: "Delete shape", "aria-label": `Delete ${shape.label}`, onclick: () => onDelete(shape.uid) }, "✕"),
     ));
   }

@@ -7,7 +7,8 @@
 import { urls } from "../api/endpoints";
 import { ApiError, getJson, query } from "../api/http";
 import type { MetricJson, ReviewItem } from "../api/types";
-import { classify } from "../core/normals";
+import { hkaText, judgementText, legSideTitle, lengthText, lldText, outsideIntendedUse, patientSideFlag, type SidedLeg } from "../core/clinicalText";
+import { classify, setNormalRanges, type NormalRangeTable } from "../core/normals";
 import { clear, fmt, h } from "../ui/dom";
 import { enhanceFilterForm, formValues } from "../ui/filters";
 
@@ -15,6 +16,8 @@ export interface QueueContext {
   user: { username: string; role: string; can_review: boolean };
   cohorts: { value: string; label: string }[];
   filters: Record<string, string>;
+  /** The server's (adult) normal ranges. */
+  normal_ranges?: NormalRangeTable;
 }
 
 export const REVIEW_STATUSES: [string, string][] = [
@@ -25,24 +28,41 @@ export const REVIEW_STATUSES: [string, string][] = [
   ["all", "All"],
 ];
 
-const KEY_METRICS: [string, string][] = [["hka_deviation_deg", "HKA"], ["mLDFA", "mLDFA"], ["MPTA", "MPTA"]];
+const KEY_METRICS: [string, string][] = [["hka_deviation_deg", "HKA"], ["mLDFA", "mLDFA"], ["MPTA", "MPTA"], ["leg_length", "Length"]];
 
 export interface LegMetrics {
+  /** The patient's side, the image side as a labelled hint: "Right leg (image left)". */
   side: string;
+  image_side: string | null;
+  anatomical_side: string | null;
   metrics: Record<string, MetricJson | null>;
+}
+
+function sideOf(leg: Record<string, unknown>): { image_side: string | null; anatomical_side: string | null } {
+  const text = (v: unknown) => (typeof v === "string" ? v : null);
+  return { image_side: text(leg.image_side), anatomical_side: text(leg.anatomical_side) };
 }
 
 /** Key metrics per leg, from `legs` (this server) or `metrics` / `alignment` (other shapes). */
 export function legMetricsOf(item: ReviewItem): LegMetrics[] {
   if (Array.isArray(item.legs)) {
-    return item.legs.map((leg, i) => ({
-      side: String(leg.anatomical_side ?? leg.image_side ?? `leg ${i}`),
-      metrics: Object.fromEntries(Object.entries(leg).filter(([, v]) => v && typeof v === "object")) as Record<string, MetricJson | null>,
-    }));
+    return item.legs.map((leg, i) => {
+      const sides = sideOf(leg);
+      return {
+        ...sides,
+        side: sides.anatomical_side || sides.image_side ? legSideTitle(sides.anatomical_side, sides.image_side) : `Leg ${i + 1}`,
+        metrics: Object.fromEntries(Object.entries(leg).filter(([, v]) => v && typeof v === "object")) as Record<string, MetricJson | null>,
+      };
+    });
   }
-  if (Array.isArray(item.metrics)) return item.metrics.map((m, i) => ({ side: `leg ${i}`, metrics: m as Record<string, MetricJson | null> }));
+  if (Array.isArray(item.metrics)) {
+    return item.metrics.map((m, i) => ({ side: `Leg ${i + 1}`, image_side: null, anatomical_side: null, metrics: m as Record<string, MetricJson | null> }));
+  }
   if (item.alignment?.legs) {
-    return item.alignment.legs.map((leg, i) => ({ side: leg.anatomical_side ?? leg.image_side ?? `leg ${i}`, metrics: leg.metrics }));
+    return item.alignment.legs.map((leg) => ({
+      side: legSideTitle(leg.anatomical_side, leg.image_side), image_side: leg.image_side ?? null,
+      anatomical_side: leg.anatomical_side ?? null, metrics: leg.metrics,
+    }));
   }
   return [];
 }
@@ -53,20 +73,38 @@ export function patientOf(item: ReviewItem): string {
   return item.patient?.code ?? "—";
 }
 
-function flagsOf(item: ReviewItem): string[] {
+/** The item's flags as stored (image-side prefixes, "left: …"). */
+export function rawFlagsOf(item: ReviewItem): string[] {
   if (Array.isArray(item.flags)) return item.flags.map(String);
   const fromComponents = (item.priority_components as Record<string, unknown> | undefined)?.flags;
   return Array.isArray(fromComponents) ? fromComponents.map(String) : [];
 }
 
-function metricChip(name: string, title: string, metric: MetricJson | null | undefined): HTMLElement {
+/** The item's flags as a person reads them: the patient's side (issue 16, item 4). */
+export function flagsOf(item: ReviewItem): string[] {
+  const legs: SidedLeg[] = legMetricsOf(item);
+  return rawFlagsOf(item).map((flag) => patientSideFlag(flag, legs));
+}
+
+export function metricChip(name: string, title: string, metric: MetricJson | null | undefined): HTMLElement {
   const value = metric?.value ?? null;
-  const { status } = classify(name, value);
+  const { status, uncertain } = classify(name, value, { unit: metric?.unit, p2_5: metric?.p2_5, p97_5: metric?.p97_5 });
   const sd = metric?.sd;
-  const sign = name === "hka_deviation_deg" && typeof value === "number" && value > 0 ? "+" : "";
-  return h("span", { class: `metric-chip status-${status}`, "data-metric": name, title: status === "normal" || status === "unknown" ? "" : `outside the adult normal range (${status})` },
-    h("span", { class: "metric-name" }, title), ` ${value === null ? "—" : `${sign}${fmt(value)}°`}`,
+  const judged = status === "low" || status === "high";
+  const isLength = metric?.unit === "mm" || metric?.unit === "px";
+  const text = value === null ? "—"
+    : name === "hka_deviation_deg" ? hkaText(value)
+      : isLength ? lengthText(value, metric?.unit) : `${fmt(value)}°`;
+  return h("span", { class: `metric-chip status-${status}`, "data-metric": name, title: judged ? `outside the normal range: ${judgementText(name, status, uncertain)}` : "" },
+    h("span", { class: "metric-name" }, title), ` ${text}`,
     typeof sd === "number" && sd > 0 ? h("span", { class: "sd" }, ` ±${fmt(sd, sd < 0.1 ? 2 : 1)}`) : null);
+}
+
+/** "LLD 8.0 mm, right longer" from the item's `lld` (right minus left), when the server sends one. */
+export function lldLine(item: ReviewItem): HTMLElement | null {
+  const lld = item.lld;
+  if (!lld || typeof lld.value !== "number" || !Number.isFinite(lld.value)) return null;
+  return h("div", { class: "lld muted small", "data-metric": "lld" }, `LLD ${lldText(lld.value, lld.unit)}`);
 }
 
 function priorityCell(item: ReviewItem): HTMLElement {
@@ -86,15 +124,19 @@ export function itemRow(item: ReviewItem, cohortLabels: Record<string, string> =
   const date = item.case?.acquisition_date ?? item.case?.date ?? null;
   const legs = legMetricsOf(item);
   const flags = flagsOf(item);
+  const outside = outsideIntendedUse(rawFlagsOf(item));
   return h("tr", { class: `review-row status-${item.status}`, "data-item": item.id },
     h("td", { class: "thumbs" }, h("a", { href }, h("img", { loading: "lazy", alt: `image ${item.image.id}`, src: thumb }))),
     h("td", {}, h("strong", {}, patientOf(item)), h("div", { class: "muted small" }, cohortLabels[item.cohort ?? ""] ?? item.cohort ?? "")),
     h("td", { class: "date" }, date ?? "—", h("div", { class: "muted small" }, item.case?.view ?? "")),
     h("td", {}, priorityCell(item)),
-    h("td", { class: "legs" }, legs.length
-      ? h("div", {}, ...legs.map((leg) => h("div", { class: "leg-metrics" }, h("span", { class: "leg-side" }, leg.side),
-        ...KEY_METRICS.map(([name, title]) => metricChip(name, title, leg.metrics[name])))))
-      : h("span", { class: "muted" }, "no leg measured")),
+    h("td", { class: "legs" }, outside && !legs.length
+      ? h("span", { class: "outside-use" }, "Outside intended use: no angles (", patientSideFlag(outside, legs), ")")
+      : legs.length
+        ? h("div", {}, ...legs.map((leg) => h("div", { class: "leg-metrics" }, h("span", { class: "leg-side" }, leg.side),
+          ...KEY_METRICS.map(([name, title]) => metricChip(name, title, leg.metrics[name])))),
+        lldLine(item))
+        : h("span", { class: "muted" }, "no leg measured")),
     h("td", { class: "flags-cell" }, flags.length ? h("ul", { class: "flags" }, ...flags.slice(0, 4).map((f) => h("li", {}, f)),
       flags.length > 4 ? h("li", { class: "muted" }, `+${flags.length - 4} more`) : null) : h("span", { class: "muted" }, "—")),
     h("td", {}, h("span", { class: `badge review-status status-${item.status}` }, item.status)),
@@ -103,6 +145,7 @@ export function itemRow(item: ReviewItem, cohortLabels: Record<string, string> =
 }
 
 export async function mountReviewQueue(root: HTMLElement, ctx: QueueContext): Promise<void> {
+  setNormalRanges(ctx.normal_ranges);
   clear(root);
   const initial: Record<string, string> = { status: "pending", ...Object.fromEntries(Object.entries(ctx.filters ?? {}).filter(([, v]) => v)) };
   const form = h("form", { class: "filters", id: "review-filters", onsubmit: (e: Event) => {

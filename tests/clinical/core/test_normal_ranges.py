@@ -68,3 +68,23 @@ def test_lengths_in_pixels_are_never_judged_against_millimetres() -> None:
 
 def test_unknown_metric_has_no_reference() -> None:
     assert classify("femur_length", 400.0, unit="mm", age_years=None).status == "no_reference"
+
+
+def test_the_browser_fixture_is_the_server_table() -> None:
+    """frontend/src/core/normalRanges.fixture.json (Vitest) must be this table (issue 16, item 6)."""
+    import json
+    from pathlib import Path
+
+    from clinical.core.normal_ranges import normal_range_table
+
+    path = Path(__file__).resolve().parents[3] / "frontend" / "src" / "core" / "normalRanges.fixture.json"
+    fixture = json.loads(path.read_text(encoding="utf-8"))
+    assert fixture["adult"] == json.loads(json.dumps(normal_range_table(age_years=None)))
+    assert fixture["age_1"] == json.loads(json.dumps(normal_range_table(age_years=1.0)))
+
+
+def test_hka_range_is_said_with_varus_and_valgus() -> None:
+    from clinical.core.normal_ranges import reference_for
+
+    assert reference_for("hka_deviation_deg", age_years=None).range_text() == "3° varus to 3° valgus"
+    assert reference_for("hka_deviation_deg", age_years=2.5).range_text() == "mean 2.5° valgus"

@@ -1,0 +1,96 @@
+"""Issue 16, items 4, 5 and 10 in headless chromium: the queue, the editor and the report read the
+same signed HKA with varus/valgus, name the patient's side, and the editor's labels do not overlap.
+
+A two-leg phantom's prediction (real alignment of its document) whose patient's right leg (on the
+image left) is set to 9.0° valgus, with an image-side flag "left: MPTA: ..." as the pipeline stores it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import open_editor, phantom_png
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+# Set ENLLASD_SCREENSHOTS=DIR to keep screenshots of these pages (docs/screenshots is refreshed on purpose).
+SHOTS = os.environ.get("ENLLASD_SCREENSHOTS")
+OVERLAP_JS = """sel => {
+  const boxes = [...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect()).filter(b => b.width > 0);
+  const hits = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) hits.push([i, j]);
+  }
+  return hits.length;
+}"""
+
+
+def _item(reviewer):  # noqa: ANN001, ANN202
+    from annotations.review_services import review_item_create_for_prediction
+    from annotations.services import case_create, image_upload, patient_create
+    from inference.core.labelme_alignment import align_labelme_document
+    from inference.core.phantom import generate_phantom
+    from inference.models import EnsembleVersion, JobStatus, Prediction
+
+    ph = generate_phantom(seed=11, legs=2)
+    case = case_create(patient=patient_create(code="P-VALGUS", birth_year=1960), acquisition_date=date(2025, 4, 2))
+    image = image_upload(case=case, data=phantom_png(ph), filename="two-legs.png", uploaded_by=None)
+    alignment = align_labelme_document(ph.labelme, image_id=image.pk).to_json()
+    right = next(leg for leg in alignment["legs"] if leg["image_side"] == "left")
+    assert right["anatomical_side"] == "right"
+    right["metrics"]["hka_deviation_deg"].update(value=9.0, sd=0.4, p2_5=8.2, p97_5=9.8)
+    ensemble, _ = EnsembleVersion.objects.get_or_create(name="e2e-ensemble", view="AP")
+    prediction = Prediction.objects.create(image=image, ensemble_version=ensemble, status=JobStatus.SUCCEEDED,
+                                           document=copy.deepcopy(ph.labelme), alignment=alignment)
+    item = review_item_create_for_prediction(prediction=prediction,
+                                             pipeline_flags=["left: MPTA: tibial plateau boundary too short"])
+    return case, image, item
+
+
+def _shot(page, name: str) -> None:  # noqa: ANN001
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
+
+
+def test_queue_editor_and_report_read_the_same_hka_and_sides(page, live_server, login, reviewer):
+    case, _, item = _item(reviewer)
+    login("rita", "pw-rita")
+
+    # Review queue: the signed deviation with its word, the patient's side, the flag's side.
+    page.goto(f"{live_server.url}/review/")
+    page.wait_for_selector(f"tr.review-row[data-item='{item.pk}']")
+    row = page.inner_text(f"tr.review-row[data-item='{item.pk}']")
+    _shot(page, "review-queue-hka.png")
+    assert "171.0° (9.0° valgus)" in row, row
+    assert "right leg (image left)" in row.lower() and "left leg (image right)" in row.lower()  # CSS upper-cases
+    assert "right leg (image left): MPTA: tibial plateau boundary too short" in row
+    assert "+9.0" not in row and "left: MPTA" not in row.replace("(image left): MPTA", "")
+
+    # Editor (review mode): the same words in the table, the overlay and the flags; legs by side.
+    open_editor(page, f"{live_server.url}/review/{item.pk}/")
+    cell = "td.value[data-metric='hka_deviation_deg'][data-leg='0']"
+    page.wait_for_function(f"document.querySelector(\"{cell}\")?.textContent.includes('valgus')", timeout=20_000)
+    assert page.inner_text(cell) == "171.0° (9.0° valgus)"
+    captions = page.eval_on_selector_all("table.angles-table caption", "cs => cs.map(c => c.textContent)")
+    assert captions == ["Right leg (image left)", "Left leg (image right)"]
+    assert page.text_content("text.metric-label[data-metric='hka_deviation_deg'][data-leg='0']") == \
+        "HKA 171.0° (9.0° valgus)"
+    legs = page.eval_on_selector_all("input[name='label-leg']", "ins => ins.map(i => i.parentElement.textContent)")
+    assert legs == ["Right leg", "Left leg"]
+    panel = page.inner_text("#editor")
+    assert "right leg (image left): MPTA: tibial plateau boundary too short" in panel
+    # Item 10: no two overlay labels overlap (metric, CORA and joint labels).
+    assert page.evaluate(OVERLAP_JS, ".overlay text.metric-label, .overlay text.joint-tag") == 0
+    _shot(page, "editor-hka-sides.png")
+
+    # Report: the same words.
+    page.goto(f"{live_server.url}/cases/{case.pk}/report/")
+    report = page.inner_text("article.report")
+    assert "171.0° (9.0° valgus)" in report and "Right leg (image left)" in report
