@@ -433,13 +433,13 @@ class AlignApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         spacing = None
+        image_id = None
         if "image" in values:
             image = get_object_or_404(Image, pk=values["image"])
+            image_id = image.pk
             if image.spacing_source != SpacingSource.NONE and (image.pixel_spacing_mm or 0) > 0:
                 spacing = image.pixel_spacing_mm
         return Response(review_services.labelme_alignment_compute(
             document=values["document"], width=values.get("width"), height=values.get("height"),
             pixel_spacing_mm=spacing, image_id=image_id, mc_samples=values["mc_samples"],
         ))
-        image_id = None
-            image_id = image.pk

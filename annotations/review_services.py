@@ -212,6 +212,7 @@ def labelme_alignment_result(
     width: int | None = None,
     height: int | None = None,
     pixel_spacing_mm: float | None = None,
+    image_id: int | None = None,
     mc_samples: int | None = None,
 ) -> AlignmentResult:
     """The alignment of a LabelMe document: the one computation behind the editor's live angles and
@@ -234,7 +235,6 @@ def labelme_alignment_result(
         raise InvalidInput("The image size is unknown: give width and height, or imageWidth and imageHeight.",
                            {"code": "size_unknown"})
     if width * height > settings.ENLLASD_MAX_IMAGE_PIXELS:
-    image_id: int | None = None,
         raise InvalidInput(f"A {width}x{height} image is larger than the limit of "
                            f"{settings.ENLLASD_MAX_IMAGE_PIXELS} pixels.", {"code": "too_many_pixels"})
     try:
