@@ -234,6 +234,17 @@ class ReviewItemDetailSerializer(ReviewItemRowSerializer):
     uncertainty = serializers.JSONField(source="prediction.uncertainty")
     timings = serializers.JSONField(source="prediction.timings")
     member_outputs = serializers.SerializerMethodField()
+    acceptance_blockers = serializers.SerializerMethodField(
+        help_text="Why the prediction cannot be accepted as it is (empty: it can): correct, reject, or accept "
+                  "with override_reason.")
+    next_item = serializers.SerializerMethodField(
+        help_text="The pending item to review next (highest priority, this one excluded), or null.")
+
+    def get_acceptance_blockers(self, item: ReviewItem) -> list[str]:
+        return review_services.review_item_acceptance_blockers(item=item)
+
+    def get_next_item(self, item: ReviewItem) -> int | None:
+        return review_services.review_item_next(after=item)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_member_outputs(self, item: ReviewItem) -> dict[str, Any]:
@@ -249,6 +260,8 @@ class ReviewEventSerializer(serializers.Serializer):
     reason = serializers.CharField()
     revision = serializers.IntegerField(source="revision_id", allow_null=True)
     angle_deltas = serializers.JSONField()
+    overridden_checks = serializers.ListField(
+        child=serializers.CharField(), help_text="Accepts despite failed checks: the checks overridden (reason above).")
     created_at = serializers.DateTimeField()
 
     def get_actor(self, event: ReviewEvent) -> str | None:
@@ -309,6 +322,9 @@ class ReviewItemAcceptApi(APIView):
         base_revision = serializers.IntegerField(
             allow_null=True, help_text="The image's head revision the reviewer saw (null when it has none)."
         )
+        override_reason = serializers.CharField(
+            required=False, allow_blank=True, max_length=2000,
+            help_text="Needed when the item has acceptance_blockers: why it is accepted anyway (recorded).")
 
     @extend_schema(request=InputSerializer, responses={200: ReviewItemDetailSerializer, 409: _ERROR})
     def post(self, request, item_id: int):  # noqa: ANN001, ANN201
@@ -316,9 +332,36 @@ class ReviewItemAcceptApi(APIView):
         data.is_valid(raise_exception=True)
         item = get_object_or_404(ReviewItem, pk=item_id)
         item = review_services.review_accept(
-            item=item, user=request.user, base_revision_id=data.validated_data["base_revision"]
+            item=item, user=request.user, base_revision_id=data.validated_data["base_revision"],
+            override_reason=data.validated_data.get("override_reason", ""),
         )
         return _item_response(item)
+
+
+class ReviewItemChecksApi(APIView):
+    """The checks of the document the reviewer is looking at (the prediction, their edit, a revision)."""
+
+    parser_classes = [SafeJSONParser]
+
+    @extend_schema_serializer(component_name="ReviewItemChecksInput")
+    class InputSerializer(serializers.Serializer):
+        document = serializers.JSONField(help_text="A LabelMe document of the item's image.")
+
+    @extend_schema_serializer(component_name="ReviewItemChecksOutput")
+    class OutputSerializer(serializers.Serializer):
+        flags = serializers.ListField(child=serializers.CharField())
+        blockers = serializers.ListField(child=serializers.CharField(),
+                                         help_text="Failures that forbid accepting this document as it is.")
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 400: _ERROR})
+    def post(self, request, item_id: int):  # noqa: ANN001, ANN201
+        from clinical.services import document_checks
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = get_object_or_404(ReviewItem.objects.select_related("image"), pk=item_id)
+        return Response(self.OutputSerializer(document_checks(image=item.image,
+                                                              document=data.validated_data["document"])).data)
 
 
 class ReviewItemCorrectApi(APIView):

@@ -133,6 +133,12 @@ class RevisionSource(models.TextChoices):
     IMPORTED = "imported", "Imported"
 
 
+APPROVED_REVISION_SOURCES: tuple[str, ...] = (
+    RevisionSource.MODEL, RevisionSource.CORRECTED, RevisionSource.MANUAL, RevisionSource.IMPORTED,
+)
+"""Revision sources a surgeon stands behind (training data); ``sam_assisted`` drafts are not approved."""
+
+
 class AnnotationRevision(models.Model):
     """One immutable version of an image's annotation, as a LabelMe document without imageData.
 
@@ -245,6 +251,10 @@ class ReviewEvent(models.Model):
         default=dict, blank=True,
         help_text='Corrections only: {image_side: {metric: {"predicted", "corrected", "delta"}}}, '
                   'or {"error": text} when the corrected document could not be aligned.',
+    )
+    overridden_checks = models.JSONField(
+        default=list, blank=True,
+        help_text="Accepts only: the failed checks the reviewer overrode (the reason is in reason).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

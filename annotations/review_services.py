@@ -3,7 +3,9 @@ append-only history, and the live alignment of LabelMe documents that the editor
 
 State table (action: statuses it may start from -> status it leads to)::
 
-    accept   pending                      -> accepted   (adds a revision, source "model")
+    accept   pending                      -> accepted   (adds a revision, source "model"; refused while the
+                                                        prediction fails a blocking check, unless the reviewer
+                                                        overrides with a reason: clinical.core.acceptance)
     correct  pending                      -> corrected  (adds a revision, source "corrected")
     reject   pending                      -> rejected
     reopen   accepted, corrected, rejected -> pending
@@ -37,6 +39,7 @@ from annotations.models import (
     ReviewStatus,
     RevisionSource,
 )
+from annotations.models import APPROVED_REVISION_SOURCES
 from annotations.services import annotation_revision_submit
 from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput
 from enllasd_web.roles import Role, has_role
@@ -79,6 +82,12 @@ _TRANSITIONS: Mapping[str, _Transition] = {
 
 class ReviewForbidden(ApplicationError):
     status_code = 403
+
+
+class ImplausiblePrediction(ApplicationError):
+    """Accepting as it is a prediction that fails a blocking check, without an override reason."""
+
+    status_code = 409
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,12 +148,18 @@ def _prediction_flags(prediction: Prediction, pipeline_flags: Iterable[str]) -> 
     return list(dict.fromkeys(flags))
 
 
-def review_item_create_for_prediction(*, prediction: Prediction, pipeline_flags: Iterable[str] = ()) -> ReviewItem:
+def review_item_create_for_prediction(*, prediction: Prediction,
+                                      pipeline_flags: Iterable[str] = ()) -> ReviewItem | None:
     """The review item of a succeeded prediction, created with its priority on first call.
 
     ``pipeline_flags`` are the ensemble's own flags (key points, pruning, knee update), which the
     Prediction row does not store; the alignment's per-leg flags are read from the row.
     Calling it again returns the existing item unchanged.
+
+    An image whose head revision is already approved (imported, manual, accepted or corrected outlines)
+    gets no item: nobody needs to review a prediction of outlines a surgeon already stands behind, and
+    an import of annotated images must not flood the queue. Its prediction is kept; ensemble comparisons
+    on a snapshot score such predictions against the approved outlines. Returns None then.
 
     Raises
     ------
@@ -161,6 +176,12 @@ def review_item_create_for_prediction(*, prediction: Prediction, pipeline_flags:
     existing = ReviewItem.objects.filter(prediction=prediction).first()
     if existing is not None:
         return existing
+    head_source = AnnotationRevision.objects.filter(pk=prediction.image.head_revision_id).values_list(
+        "source", flat=True).first()
+    if head_source in APPROVED_REVISION_SOURCES:
+        logger.info("prediction %s not queued for review: image %s has approved outlines (%s)",
+                    prediction.pk, prediction.image_id, head_source)
+        return None
     flags = _prediction_flags(prediction, pipeline_flags)
     flags += plausibility_flags_for_prediction(prediction)  # clinical plausibility raises priority
     ranked = review_priority(uncertainty=prediction.uncertainty or {}, flags=flags,
@@ -183,8 +204,8 @@ def review_items_backfill() -> int:
     missing = Prediction.objects.filter(status=JobStatus.SUCCEEDED, review_item__isnull=True).select_related("image")
     count = 0
     for prediction in missing.iterator():
-        review_item_create_for_prediction(prediction=prediction)
-        count += 1
+        if review_item_create_for_prediction(prediction=prediction) is not None:
+            count += 1
     return count
 
 
@@ -323,7 +344,8 @@ def _lock_for(item: ReviewItem, action: str, user: AbstractBaseUser) -> ReviewIt
 
 
 def _record(locked: ReviewItem, *, action: str, user: AbstractBaseUser, revision: AnnotationRevision | None = None,
-            reason: str = "", angle_deltas: dict[str, Any] | None = None) -> ReviewItem:
+            reason: str = "", angle_deltas: dict[str, Any] | None = None,
+            overridden_checks: Sequence[str] = ()) -> ReviewItem:
     """Move the locked item along ``action`` and append its event."""
     locked.status = _TRANSITIONS[action].target
     decided = action != ReviewAction.REOPENED
@@ -333,32 +355,59 @@ def _record(locked: ReviewItem, *, action: str, user: AbstractBaseUser, revision
     locked.full_clean(validate_unique=False)
     locked.save()
     ReviewEvent.objects.create(item=locked, image_id=locked.image_id, actor=user, action=action, reason=reason,
-                               revision=revision, angle_deltas=angle_deltas or {})
+                               revision=revision, angle_deltas=angle_deltas or {},
+                               overridden_checks=list(overridden_checks))
     return locked
 
 
-def review_accept(*, item: ReviewItem, user: AbstractBaseUser, base_revision_id: int | None) -> ReviewItem:
+def review_item_acceptance_blockers(*, item: ReviewItem) -> list[str]:
+    """Why the item's prediction must not be accepted as it is (empty: one click may accept it)."""
+    from clinical.services import acceptance_blockers_for_prediction
+
+    return acceptance_blockers_for_prediction(item.prediction)
+
+
+def review_accept(*, item: ReviewItem, user: AbstractBaseUser, base_revision_id: int | None,
+                  override_reason: str = "") -> ReviewItem:
     """Accept the prediction as it is: its document becomes the image's new head revision (source "model").
 
-    The revision message names the prediction and its ensemble (revisions have no ensemble field).
+    A prediction that fails a blocking check (:func:`review_item_acceptance_blockers`: no leg, a missing
+    bone, an HKA deviation beyond any anatomy, joints out of order or outside the bones) is accepted only
+    with ``override_reason``; the event keeps the reason and the overridden checks, the revision message
+    says so, and dataset snapshots record it with the revision. The revision message names the
+    prediction and its ensemble (revisions have no ensemble field).
 
     Raises
     ------
     ReviewForbidden
         ``user`` is not a reviewer or admin.
+    ImplausiblePrediction
+        The prediction fails a blocking check and no override reason was given (``extra.blockers``).
     Conflict
         The item is already decided, or ``base_revision_id`` is not the image's head (nothing is written).
     """
+    _require_reviewer(user)
+    override_reason = (override_reason or "").strip()
+    blockers = review_item_acceptance_blockers(item=item)  # before locking: the checks take a moment
+    if blockers and not override_reason:
+        raise ImplausiblePrediction(
+            "This prediction fails checks that make it unsafe to accept as it is: correct it, reject it, or "
+            "accept it with a reason for overriding the checks.",
+            {"code": "implausible_prediction", "blockers": blockers},
+        )
     with transaction.atomic():
         locked = _lock_for(item, ReviewAction.ACCEPTED, user)
         prediction = locked.prediction
         ensemble = prediction.ensemble_version
+        message = f"Accepted prediction {prediction.pk} of ensemble {ensemble.name} (#{ensemble.pk})"
+        if blockers:
+            message += f", overriding {len(blockers)} failed check(s): {override_reason}"
         revision = annotation_revision_submit(
             image=locked.image, document=prediction.document, base_revision_id=base_revision_id,
-            source=RevisionSource.MODEL, author=user,
-            message=f"Accepted prediction {prediction.pk} of ensemble {ensemble.name} (#{ensemble.pk})",
+            source=RevisionSource.MODEL, author=user, message=message,
         )
-        return _record(locked, action=ReviewAction.ACCEPTED, user=user, revision=revision)
+        return _record(locked, action=ReviewAction.ACCEPTED, user=user, revision=revision,
+                       reason=override_reason if blockers else "", overridden_checks=blockers)
 
 
 def review_correct(*, item: ReviewItem, user: AbstractBaseUser, document: Any,
@@ -485,6 +534,11 @@ def review_item_detail_queryset() -> QuerySet[ReviewItem]:
     return ReviewItem.objects.select_related(
         "image__case__patient", "prediction__ensemble_version", "assignee", "decided_by"
     )
+
+
+def review_item_next(*, after: ReviewItem) -> int | None:
+    """The id of the pending item a reviewer should open after ``after``: the queue's first, ``after`` excluded."""
+    return review_item_list(status=ReviewStatus.PENDING).exclude(pk=after.pk).values_list("pk", flat=True).first()
 
 
 def review_event_list(*, image: Image) -> QuerySet[ReviewEvent]:

@@ -23,6 +23,7 @@ urlpatterns = [
     path("review/items/", apis_review.ReviewItemListApi.as_view(), name="review-item-list"),
     path("review/items/<int:item_id>/", apis_review.ReviewItemDetailApi.as_view(), name="review-item-detail"),
     path("review/items/<int:item_id>/accept/", apis_review.ReviewItemAcceptApi.as_view(), name="review-item-accept"),
+    path("review/items/<int:item_id>/checks/", apis_review.ReviewItemChecksApi.as_view(), name="review-item-checks"),
     path("review/items/<int:item_id>/correct/", apis_review.ReviewItemCorrectApi.as_view(),
          name="review-item-correct"),
     path("review/items/<int:item_id>/reject/", apis_review.ReviewItemRejectApi.as_view(), name="review-item-reject"),

@@ -205,3 +205,47 @@ def plausibility_flags_for_prediction(prediction: Prediction) -> list[str]:
     flags = plausibility_checks(prediction.alignment, document=prediction.document or None,
                                 laterality=image_laterality(prediction.image))
     return [flag.as_text() for flag in flags]
+
+
+def acceptance_blockers_for_prediction(prediction: Prediction) -> list[str]:
+    """Why the prediction must not be accepted as it is (:func:`clinical.core.acceptance.acceptance_blockers`);
+    empty when one click may accept it."""
+    from clinical.core.acceptance import acceptance_blockers
+
+    alignment = prediction.alignment or {}
+    plausibility = plausibility_checks(alignment, document=prediction.document or None,
+                                       laterality=image_laterality(prediction.image)) if alignment.get("legs") else []
+    return acceptance_blockers(alignment, plausibility)
+
+
+def document_checks(*, image: Image, document: Any) -> dict[str, list[str]]:
+    """The checks of a LabelMe document of ``image`` as the reviewer sees it now (a prediction, an edit of it,
+    a saved revision): ``{"flags": [...], "blockers": [...]}``.
+
+    ``flags`` are the alignment's per-leg flags and the plausibility flags in the review queue's style
+    (``"<image side>: <flag>"``), ``blockers`` the failures that forbid accepting it as it is
+    (:func:`clinical.core.acceptance.acceptance_blockers`). Lets the review panel follow the document shown
+    instead of the prediction's flags frozen when the item was created.
+
+    Raises
+    ------
+    InvalidInput
+        The document is not valid LabelMe or does not fit the image.
+    """
+    from annotations.review_services import labelme_alignment_compute
+    from clinical.core.acceptance import acceptance_blockers
+
+    try:
+        alignment = labelme_alignment_compute(document=document, width=image.width, height=image.height,
+                                              pixel_spacing_mm=image.pixel_spacing_mm)
+    except InvalidInput as exc:
+        if exc.extra.get("code") == "invalid_labelme":
+            raise
+        alignment = {"legs": []}
+    legs = alignment.get("legs") or []
+    plausibility = plausibility_checks(alignment, document=document, laterality=image_laterality(image)) if legs else []
+    flags = [f"{leg.get('image_side') or 'leg'}: {flag}" for leg in legs for flag in leg.get("flags") or []]
+    flags += [flag.as_text() for flag in plausibility]
+    if not legs:
+        flags.append("no leg aligned")
+    return {"flags": list(dict.fromkeys(flags)), "blockers": acceptance_blockers(alignment, plausibility)}

@@ -90,7 +90,7 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 # --------------------------------------------------------------------------------------------
 class DatasetSnapshotEntryInline(admin.TabularInline):
     model = DatasetSnapshotEntry
-    fields = ["image", "revision", "patient_code", "fold"]
+    fields = ["image", "revision", "patient_code", "fold", "acceptance_override"]
     readonly_fields = fields
     extra = 0
     can_delete = False

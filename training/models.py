@@ -54,6 +54,11 @@ class DatasetSnapshotEntry(models.Model):
     revision = models.ForeignKey("annotations.AnnotationRevision", on_delete=models.PROTECT, related_name="+")
     patient_code = models.CharField(max_length=64)
     fold = models.PositiveSmallIntegerField()
+    acceptance_override = models.JSONField(
+        default=dict, blank=True,
+        help_text='An accepted prediction that failed blocking checks: {"reason", "checks", "by", "at"} of the '
+                  "reviewer's override; empty otherwise.",
+    )
 
     class Meta:
         ordering = ["snapshot_id", "id"]

@@ -7,11 +7,9 @@ from datetime import datetime
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from annotations.models import AnnotationRevision, Image, RevisionSource
+from annotations.models import APPROVED_REVISION_SOURCES, AnnotationRevision, Image
 
-APPROVED_SOURCES: tuple[str, ...] = (
-    RevisionSource.MODEL, RevisionSource.CORRECTED, RevisionSource.MANUAL, RevisionSource.IMPORTED,
-)
+APPROVED_SOURCES: tuple[str, ...] = APPROVED_REVISION_SOURCES
 """Revision sources a surgeon stands behind; ``sam_assisted`` drafts are not approved."""
 
 

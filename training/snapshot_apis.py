@@ -25,6 +25,9 @@ class DatasetSnapshotEntrySerializer(serializers.Serializer):
     revision = serializers.IntegerField(source="revision_id")
     patient_code = serializers.CharField()
     fold = serializers.IntegerField()
+    acceptance_override = serializers.JSONField(
+        help_text='{"reason", "checks", "by", "at"} when the revision is a prediction accepted despite failed '
+                  "checks (the reviewer's override), else {}.")
 
 
 class DatasetSnapshotOutputSerializer(serializers.Serializer):

@@ -79,6 +79,7 @@ def dataset_snapshot_create(
             {"code": "too_few_patients", "images": len(kept), "excluded": len(excluded)},
         )
     folds = grouped_kfold(patients, n_folds=n_folds, seed=seed)
+    overrides = _acceptance_overrides([revision.pk for revision in kept])
     snapshot = DatasetSnapshot(
         name=name, view=view, n_folds=n_folds, seed=seed, notes=notes, excluded=excluded,
         filters={"case_ids": list(case_ids), "cohort": cohort,
@@ -90,11 +91,24 @@ def dataset_snapshot_create(
         snapshot.save()
         DatasetSnapshotEntry.objects.bulk_create(
             DatasetSnapshotEntry(snapshot=snapshot, image_id=revision.image_id, revision=revision,
-                                 patient_code=patient, fold=int(fold))
+                                 patient_code=patient, fold=int(fold),
+                                 acceptance_override=overrides.get(revision.pk, {}))
             for revision, patient, fold in zip(kept, patients, folds.fold_of_image, strict=True)
         )
     logger.info("dataset snapshot %s: %d images, %d excluded", snapshot.pk, len(kept), len(excluded))
     return snapshot
+
+
+def _acceptance_overrides(revision_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Revision id -> the override of the accept that made it, for predictions accepted despite failed checks."""
+    from annotations.models import ReviewAction, ReviewEvent
+
+    events = (ReviewEvent.objects.filter(revision_id__in=list(revision_ids), action=ReviewAction.ACCEPTED)
+              .exclude(overridden_checks=[]).select_related("actor"))
+    return {event.revision_id: {"reason": event.reason, "checks": list(event.overridden_checks),
+                                "by": event.actor.get_username() if event.actor else None,
+                                "at": event.created_at.isoformat()}
+            for event in events}
 
 
 def _entries(snapshot: DatasetSnapshot) -> list[DatasetSnapshotEntry]:
@@ -148,7 +162,8 @@ def dataset_snapshot_export(*, snapshot: DatasetSnapshot, out: IO[bytes]) -> int
             bundle.writestr(json_name, json.dumps(document, indent=2))
             bundle.writestr(image_name, image_bytes)
             listed.append({"image": entry.image_id, "revision": entry.revision_id, "patient_code": entry.patient_code,
-                           "fold": entry.fold, "json": json_name, "file": image_name})
+                           "fold": entry.fold, "json": json_name, "file": image_name,
+                           **({"acceptance_override": entry.acceptance_override} if entry.acceptance_override else {})})
         bundle.writestr("snapshot.json", json.dumps({
             "id": snapshot.pk, "name": snapshot.name, "view": snapshot.view, "n_folds": snapshot.n_folds,
             "seed": snapshot.seed, "code_version": snapshot.code_version,

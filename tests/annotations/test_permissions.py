@@ -84,14 +84,18 @@ def _credentials(world: World) -> dict[str, Any]:
 
 
 def _review_item(image, annotator):  # noqa: ANN001, ANN202 - test rows
-    """A pending review item of a succeeded prediction on ``image`` (by a second ensemble)."""
-    from annotations.review_services import review_item_create_for_prediction
+    """A pending review item of a succeeded prediction on ``image`` (by a second ensemble).
+
+    Made directly: the service makes none for an image with approved outlines, as this one has. The
+    prediction aligns no leg, so a plain accept gets 409 (implausible) and the matrix's accept passes a reason.
+    """
+    from annotations.models import ReviewItem
     from inference.models import EnsembleVersion, JobStatus, Prediction
 
     ensemble = EnsembleVersion.objects.create(name="permissions-review")
     prediction = Prediction.objects.create(image=image, ensemble_version=ensemble, status=JobStatus.SUCCEEDED,
                                            document=labelme_document(), alignment={"legs": []})
-    return review_item_create_for_prediction(prediction=prediction)
+    return ReviewItem.objects.create(image=image, prediction=prediction, priority=1.0)
 
 
 def _review_on_head(extra: dict[str, Any]) -> Payload:
@@ -152,8 +156,9 @@ EXPECTATIONS: dict[tuple[str, str], Expectation] = {
     ("annotations:review-item-detail", "GET"): ANNOTATOR,
     # One item serves the whole run: after the accept it is decided, so later decisions by allowed roles
     # get 409 from the state check, which runs after the role check.
-    ("annotations:review-item-accept", "POST"): Expectation("reviewer", payload=_review_on_head({}),
-                                                            ok=frozenset({200, 409})),
+    ("annotations:review-item-accept", "POST"): Expectation(
+        "reviewer", payload=_review_on_head({"override_reason": "permission matrix"}), ok=frozenset({200, 409})),
+    ("annotations:review-item-checks", "POST"): Expectation("annotator", payload=_json({"document": _leg_document()})),
     ("annotations:review-item-correct", "POST"): Expectation(
         "reviewer", payload=_review_on_head({"document": labelme_document()}), ok=frozenset({200, 409})),
     ("annotations:review-item-reject", "POST"): Expectation("reviewer", payload=_json({"reason": "blurred"}),

@@ -125,7 +125,8 @@ def test_reviewer_accepts_a_prediction_from_the_queue(page, live_server, login, 
     page.screenshot(path=str(SCREENSHOT_DIR / "review-item.png"))
     page.click("#review-accept")
     page.wait_for_function("document.getElementById('review-status').textContent === 'accepted'", timeout=20_000)
-    page.wait_for_selector("#review-events li.event-accepted")
+    # After the decision the editor moves on to the next pending item (issue 16, item 7).
+    page.wait_for_url(f"**/review/{mid.pk}/", timeout=20_000)
     high.refresh_from_db()
     assert high.status == "accepted" and high.decided_by == reviewer
     assert Image.objects.get(pk=high.image_id).head_revision.source == RevisionSource.MODEL
@@ -159,6 +160,7 @@ def test_reviewer_corrects_and_rejects(page, live_server, login, reviewer):
     assert page.is_disabled("#review-accept")  # an edited prediction is a correction
     page.click("#review-correct")
     page.wait_for_function("document.getElementById('review-status').textContent === 'corrected'", timeout=20_000)
+    page.wait_for_url(f"**/review/{other.pk}/", timeout=20_000)  # the next pending item
     item.refresh_from_db()
     head = Image.objects.get(pk=item.image_id).head_revision
     assert item.status == "corrected" and head.source == RevisionSource.CORRECTED
@@ -175,8 +177,32 @@ def test_reviewer_corrects_and_rejects(page, live_server, login, reviewer):
     page.wait_for_function("document.getElementById('review-status').textContent === 'rejected'", timeout=20_000)
     other.refresh_from_db()
     assert other.status == "rejected"
-    page.wait_for_selector("#review-events li.event-rejected")
-    assert "Phantom is upside down" in page.inner_text("#review-events")
+    assert other.events.get(action="rejected").reason == "Phantom is upside down"
+    page.wait_for_url("**/review/", timeout=20_000)  # nothing left: back to the queue
+
+
+def test_an_implausible_prediction_is_accepted_only_with_a_reason(page, live_server, login, reviewer):
+    from annotations.models import ReviewEvent
+
+    item = make_item(code="P-0401", cohort="sd", seed=17, date="2024-06-06",
+                     uncertainty={"joint_sd_px": 2.0, "hka_sd_deg": 0.3, "member_disagreement": 0.05})
+    prediction = item.prediction
+    prediction.alignment["legs"][0]["metrics"]["hka_deviation_deg"]["value"] = 118.7
+    prediction.save(update_fields=["alignment"])
+
+    login("rita", "pw-rita")
+    open_editor(page, f"{live_server.url}/review/{item.pk}/")
+    page.wait_for_selector("#review-blockers")
+    assert "beyond any anatomy" in page.inner_text("#review-blockers")
+    assert page.inner_text("#review-accept") == "Accept anyway…"
+    page.click("#review-accept")
+    page.wait_for_selector("#override-dialog[open]")
+    assert page.is_disabled("#override-confirm")
+    page.fill("#override-reason", "Severe deformity, checked on the film")
+    page.click("#override-confirm")
+    page.wait_for_function("document.getElementById('review-status').textContent === 'accepted'", timeout=20_000)
+    event = ReviewEvent.objects.get(item=item, action="accepted")
+    assert event.reason == "Severe deformity, checked on the film" and event.overridden_checks
 
 
 def test_annotator_sees_the_queue_without_decision_buttons(page, live_server, login, annotator):

@@ -93,8 +93,11 @@ def test_import_train_review_snapshot_retrain_compare_promote_repredict(tmp_path
         assert len(items) == N_REVIEWED
         for k, item in enumerate(items):
             if k % 2 == 0:
-                answer = reviewer_api.post(f"/api/review/items/{item.pk}/accept/", {"base_revision": None},
-                                           format="json")
+                # The smoke ensemble's outlines of phantoms may fail the blocking checks (issue 16, item 7): the
+                # reviewer accepts them knowingly, and the reason is kept (ignored when no check failed).
+                answer = reviewer_api.post(f"/api/review/items/{item.pk}/accept/", {
+                    "base_revision": None, "override_reason": "smoke-config ensemble on phantoms (test)"},
+                    format="json")
             else:
                 answer = reviewer_api.post(f"/api/review/items/{item.pk}/correct/", {
                     "base_revision": None, "document": truth[item.image.stem]}, format="json")

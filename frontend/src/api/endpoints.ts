@@ -32,7 +32,7 @@ export const urls = {
   prelabelJob: (id: number) => `/api/sam/prelabel/${id}/`,
   reviewItems: () => `/api/review/items/`,
   reviewItem: (id: number) => `/api/review/items/${id}/`,
-  reviewAction: (id: number, action: "accept" | "correct" | "reject") => `/api/review/items/${id}/${action}/`,
+  reviewAction: (id: number, action: "accept" | "correct" | "reject" | "checks") => `/api/review/items/${id}/${action}/`,
   reviewEvents: (imageId: number) => `/api/images/${imageId}/review-events/`,
   editorPage: (imageId: number) => `/images/${imageId}/`,
   reviewPage: (itemId: number) => `/review/${itemId}/`,
@@ -63,7 +63,11 @@ export const api = {
     return rowsOf<ReviewItem>(await getJson(urls.reviewItems() + query(filters)));
   },
   reviewItem: (id: number) => getJson<ReviewItem>(urls.reviewItem(id)),
-  reviewAccept: (id: number, body: { base_revision: number | null }) => postJson<unknown>(urls.reviewAction(id, "accept"), body),
+  reviewAccept: (id: number, body: { base_revision: number | null; override_reason?: string }) =>
+    postJson<unknown>(urls.reviewAction(id, "accept"), body),
+  /** Flags and accept blockers of the document the reviewer is looking at. */
+  reviewChecks: (id: number, body: { document: unknown }, signal?: AbortSignal) =>
+    postJson<{ flags: string[]; blockers: string[] }>(urls.reviewAction(id, "checks"), body, { signal }),
   reviewCorrect: (id: number, body: { base_revision: number | null; document: unknown }) =>
     postJson<unknown>(urls.reviewAction(id, "correct"), body),
   reviewReject: (id: number, body: { reason: string }) => postJson<unknown>(urls.reviewAction(id, "reject"), body),
