@@ -7,13 +7,16 @@ including tracing the outline, as a sam worker does per API call). Models:
 
 (a) a tiny randomly initialised segment-anything (2-block ViT, 128 px; the test model),
 (b) LiteMedSAM with its bundled weights (256 px, whole image + 3 tiles),
+(b2) ``litemedsam_bone``: the same encoder with stretched windows and the shipped tuned decoder (a
+     click without a box is decoded twice: coarse, then refined),
 (c) segment-anything from ``$SAM_CHECKPOINT`` (type ``$SAM_MODEL_TYPE``, default vit_b) if set,
     else reported as skipped.
 
 The image is a one-leg 512 x 1024 phantom (seed 4). Usage::
 
     python benchmarks/sam_latency.py [--embed-runs 3] [--decode-runs 50] [--threads 2]
-    python benchmarks/sam_latency.py --api-url http://127.0.0.1:8000 --token KEY --image-id 1 --decode-runs 50
+    python benchmarks/sam_latency.py --api-url http://127.0.0.1:8000 --token KEY --image-id 1 --decode-runs 50 \
+        [--click X Y --click X2 Y2]
 
 With ``--api-url`` it times clicks through a running application instead (HTTP, the ``sam`` queue and
 the worker's decode; see :func:`bench_api`).
@@ -112,13 +115,13 @@ def bench(name: str, load: Callable[[], PromptableSegmenter], *, embed_runs: int
     print(f"  decode (embedding cached) {_summary(_timed(decode_once, decode_runs))}")
 
 
-def bench_api(url: str, token: str, image_id: int, runs: int) -> None:
+def bench_api(url: str, token: str, image_id: int, runs: int, clicks: list[list[float]] | None = None) -> None:
     """What a click costs through the running application: POST /api/images/<id>/sam/ round trips.
 
     The web process queues the decode on the ``sam`` queue and waits for the worker's answer, so this adds
     the HTTP request, Redis both ways and the worker's pick-up to the decode. Prompts: boxes over the left
-    and right halves of the image's middle third, in turn (the image's embedding should exist: it is made
-    on upload; the first call is a warm-up and not counted).
+    and right halves of the image's middle third, in turn, or single positive clicks at ``clicks`` in turn
+    (the image's embedding should exist: it is made on upload; the first call is a warm-up and not counted).
     """
     import httpx
 
@@ -126,12 +129,13 @@ def bench_api(url: str, token: str, image_id: int, runs: int) -> None:
     with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
         info = client.get(f"/api/images/{image_id}/").raise_for_status().json()
         width, height = info["width"], info["height"]
-        boxes = itertools.cycle([[0.05 * width, height / 3, 0.5 * width, 2 * height / 3],
-                                 [0.5 * width, height / 3, 0.95 * width, 2 * height / 3]])
+        bodies = itertools.cycle([{"points": [click], "labels": [1]} for click in clicks] if clicks else
+                                 [{"box": [0.05 * width, height / 3, 0.5 * width, 2 * height / 3]},
+                                  {"box": [0.5 * width, height / 3, 0.95 * width, 2 * height / 3]}])
         wall, server, cached = [], [], []
         for run in range(runs + 1):
             started = time.perf_counter()
-            response = client.post(f"/api/images/{image_id}/sam/", json={"box": next(boxes)})
+            response = client.post(f"/api/images/{image_id}/sam/", json=next(bodies))
             elapsed = time.perf_counter() - started
             response.raise_for_status()
             if run:  # the first is a warm-up
@@ -140,6 +144,7 @@ def bench_api(url: str, token: str, image_id: int, runs: int) -> None:
                 server.append(body["timings"]["total_s"])
                 cached.append(body["embedding_cached"])
     print(f"API {url} image {image_id} ({width} x {height}), model {body['model']}, "
+          f"{'single clicks' if clicks else 'boxes'}, "
           f"embedding cached in {sum(cached)}/{len(cached)} calls")
     print(f"  round trip (HTTP + queue + decode) {_summary(wall)}")
     print(f"  of which in the sam worker         {_summary(server)}")
@@ -153,11 +158,13 @@ def main() -> None:
     parser.add_argument("--api-url", help="time the API of this running server instead (e.g. http://127.0.0.1:8000)")
     parser.add_argument("--token", help="an annotator's API token (POST /api/auth/token/)")
     parser.add_argument("--image-id", type=int, help="an image on that server")
+    parser.add_argument("--click", type=float, nargs=2, action="append", metavar=("X", "Y"),
+                        help="with --api-url: time single clicks at these points (in turn) instead of boxes")
     args = parser.parse_args()
     if args.api_url:
         if not (args.token and args.image_id):
             parser.error("--api-url needs --token and --image-id")
-        bench_api(args.api_url, args.token, args.image_id, args.decode_runs)
+        bench_api(args.api_url, args.token, args.image_id, args.decode_runs, args.click)
         return
     torch.set_num_threads(args.threads)
     print(hardware_line())
@@ -174,6 +181,13 @@ def main() -> None:
               embed_runs=args.embed_runs, decode_runs=args.decode_runs)
     with tempfile.TemporaryDirectory() as folder:
         bench("(b) LiteMedSAM (256 px, whole image + tiles)", lambda: LiteMedSam.load(root=Path(folder)),
+              embed_runs=args.embed_runs, decode_runs=args.decode_runs)
+    from inference.sam.bone import LiteMedSamBone
+
+    weights = REPO / "models" / "sam" / "litemedsam_bone" / "litemedsam_bone.pt"
+    with tempfile.TemporaryDirectory() as folder:
+        bench("(b2) litemedsam_bone (stretched windows, tuned decoder)",
+              lambda: LiteMedSamBone.load_tuned(root=Path(folder), weights=weights),
               embed_runs=args.embed_runs, decode_runs=args.decode_runs)
     checkpoint = os.environ.get("SAM_CHECKPOINT", "")
     model_type = os.environ.get("SAM_MODEL_TYPE", "vit_b")

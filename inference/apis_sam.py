@@ -51,7 +51,11 @@ class SamDecodeOutputSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="The model's own predicted IoU (not calibrated).")
     embedding_cached = serializers.BooleanField()
     timings = SamTimingsSerializer()
-    label = serializers.CharField(required=False, help_text="Echo of the request's label.")
+    label = serializers.CharField(
+        required=False, allow_null=True,
+        help_text="The request's label; without one, the bone guessed from where the outline lies (femur above "
+                  "the image's middle, tibia below; null when nothing was found).")
+    label_inferred = serializers.BooleanField(help_text="True when label was guessed, not given.")
 
 
 @extend_schema_serializer(component_name="SamPrelabelJob")
@@ -105,7 +109,8 @@ class SamDecodeApi(APIView):
         box = _box_field(required=False, help_text="[x0, y0, x1, y1] in image pixels.")
         tolerance_px = serializers.FloatField(default=sam_services.DEFAULT_TOLERANCE_PX, min_value=0, max_value=50,
                                               help_text="Douglas-Peucker tolerance of the outline.")
-        label = serializers.CharField(required=False, max_length=64, help_text="Echoed back (e.g. femur).")
+        label = serializers.CharField(required=False, max_length=64,
+                                      help_text="Echoed back (e.g. femur); without it the bone is guessed.")
 
     @extend_schema(request=InputSerializer, responses={200: SamDecodeOutputSerializer})
     def post(self, request, image_id: int):  # noqa: ANN001, ANN201
@@ -117,8 +122,9 @@ class SamDecodeApi(APIView):
             image=image, model=values.get("model"), points=values.get("points"), labels=values.get("labels"),
             box=values.get("box"), tolerance_px=values["tolerance_px"],
         )
-        if "label" in values:
-            result["label"] = values["label"]
+        inferred = "label" not in values
+        result["label"] = result.get("bone_guess") if inferred else values["label"]
+        result["label_inferred"] = inferred
         return Response(SamDecodeOutputSerializer(result).data)
 
 

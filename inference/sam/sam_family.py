@@ -61,7 +61,11 @@ class SamFamilySegmenter(ABC):
 
     @abstractmethod
     def _model_input(self, pixels: NDArray[np.uint8]) -> torch.Tensor:
-        """The ``(1, 3, S, S)`` encoder input of an ``(h, w)`` uint8 window, longest side resized to ``S``."""
+        """The ``(1, 3, S, S)`` encoder input of an ``(h, w)`` uint8 window, resized to :meth:`_input_size_hw`."""
+
+    def _input_size_hw(self, height: int, width: int) -> tuple[int, int]:
+        """``(h, w)`` a ``height x width`` window is resized to inside the ``S x S`` input (aspect kept)."""
+        return resized_size_hw(height, width, self.input_side)
 
     def embed(self, image: NDArray[np.uint8] | NDArray[np.floating]) -> Embedding:
         """Encode the whole image and its tile windows.
@@ -84,7 +88,7 @@ class SamFamilySegmenter(ABC):
                 window = pixels[y0:y1, x0:x1]
                 encoded = self.image_encoder(self._model_input(window).to(self.device))
                 features.append(encoded[0].float().cpu().numpy())
-                sizes.append(resized_size_hw(window.shape[0], window.shape[1], self.input_side))
+                sizes.append(self._input_size_hw(window.shape[0], window.shape[1]))
         return Embedding(model=self.name, weights_id=self.weights_id, features=np.stack(features),
                          windows_xyxy=windows, input_sizes_hw=np.asarray(sizes, dtype=np.int64),
                          original_size_hw=(height, width))
@@ -121,11 +125,24 @@ class SamFamilySegmenter(ABC):
         ValueError
             Bad prompts (:func:`~inference.sam.promptable.check_prompts`) or an embedding from another model.
         """
+        self._check_embedding(embedding)
+        points, labels, box = check_prompts(points_xy, point_labels, box_xyxy, size_hw=embedding.original_size_hw)
+        index = choose_window(embedding.windows_xyxy, prompt_extent_xyxy(points, box))
+        multimask = box is None and points is not None and len(points) == 1
+        return self._decode_in_window(embedding, index, points, labels, box, multimask=multimask)
+
+    def _check_embedding(self, embedding: Embedding) -> None:
         if (embedding.model, embedding.weights_id) != (self.name, self.weights_id):
             raise ValueError(f"embedding of {embedding.model} ({embedding.weights_id}) given to {self.name}")
+
+    def _decode_in_window(self, embedding: Embedding, index: int, points: NDArray[np.float64] | None,
+                          labels: NDArray[np.int64] | None, box: NDArray[np.float64] | None, *,
+                          multimask: bool) -> Decoded:
+        """Decode checked prompts in window ``index`` and paste the mask into a full-size one.
+
+        With ``multimask`` the decoder's three candidates are made and the best-scored one is kept.
+        """
         height, width = embedding.original_size_hw
-        points, labels, box = check_prompts(points_xy, point_labels, box_xyxy, size_hw=(height, width))
-        index = choose_window(embedding.windows_xyxy, prompt_extent_xyxy(points, box))
         window, input_hw = embedding.windows_xyxy[index], embedding.input_sizes_hw[index]
         point_prompt = box_prompt = None
         if points is not None and labels is not None:
@@ -135,7 +152,6 @@ class SamFamilySegmenter(ABC):
         if box is not None:
             corners = to_model_coords(box.reshape(2, 2), window, input_hw).reshape(1, 4)
             box_prompt = torch.as_tensor(corners, dtype=torch.float32, device=self.device)
-        multimask = box is None and points is not None and len(points) == 1
         features = torch.as_tensor(embedding.features[index][None], device=self.device)
         with torch.inference_mode():
             sparse, dense = self.prompt_encoder(points=point_prompt, boxes=box_prompt, masks=None)

@@ -21,7 +21,14 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["choose_window", "embedding_windows", "prompt_extent_xyxy", "resized_size_hw", "to_model_coords"]
+__all__ = [
+    "choose_window",
+    "embedding_windows",
+    "prompt_extent_xyxy",
+    "resized_size_hw",
+    "stretched_size_hw",
+    "to_model_coords",
+]
 
 
 def resized_size_hw(height: int, width: int, input_side: int) -> tuple[int, int]:
@@ -36,6 +43,31 @@ def resized_size_hw(height: int, width: int, input_side: int) -> tuple[int, int]
     """
     scale = input_side / max(height, width)
     return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def stretched_size_hw(height: int, width: int, input_side: int, max_stretch: float) -> tuple[int, int]:
+    """``(h, w)`` of a region resized so its longest side is ``input_side`` and its short side is
+    stretched by up to ``max_stretch`` (capped at ``input_side``).
+
+    A long-leg tile is 4-8 times taller than wide; resized with its aspect kept, a bone in it is only
+    a few encoder cells wide. Stretching the short axis gives the decoder more cells across the bone
+    (the bone-tuned model is trained on such inputs). ``max_stretch = 1`` is :func:`resized_size_hw`.
+
+    Examples
+    --------
+    >>> stretched_size_hw(564, 128, 256, 4.0)
+    (256, 232)
+    >>> stretched_size_hw(1024, 512, 256, 4.0)
+    (256, 256)
+    >>> stretched_size_hw(1024, 512, 256, 1.0) == resized_size_hw(1024, 512, 256)
+    True
+    """
+    if max_stretch < 1:
+        raise ValueError(f"max_stretch must be >= 1, got {max_stretch}")
+    h, w = resized_size_hw(height, width, input_side)
+    if height >= width:
+        return h, min(input_side, int(w * max_stretch + 0.5))
+    return min(input_side, int(h * max_stretch + 0.5)), w
 
 
 def embedding_windows(height: int, width: int, *, tile_fraction: float | None) -> NDArray[np.int64]:

@@ -28,17 +28,18 @@ def test_models_list_the_default_and_why_one_cannot_run(annotator_client, settin
     assert response.status_code == 200
     body = response.json()
     assert body["default"] == "litemedsam"
-    assert body["models"] == [
-        {"name": "litemedsam", "available": True, "message": ""},
-        {"name": "sam_vit_b", "available": False,
-         "message": f"SAM checkpoint not found at {tmp_path / 'sam_vit_b_01ec64.pth'}; set SAM_CHECKPOINT."},
-    ]
+    assert [m["name"] for m in body["models"]] == ["litemedsam", "litemedsam_bone", "sam_vit_b"]  # default first
+    models = {m["name"]: m for m in body["models"]}
+    assert models["litemedsam"] == {"name": "litemedsam", "available": True, "message": ""}
+    assert models["sam_vit_b"] == {
+        "name": "sam_vit_b", "available": False,
+        "message": f"SAM checkpoint not found at {tmp_path / 'sam_vit_b_01ec64.pth'}; set SAM_CHECKPOINT."}
 
 
 def test_unset_checkpoint_is_reported(annotator_client, settings):
     settings.SAM_CHECKPOINT = ""
-    models = annotator_client.get(reverse("inference:sam-model-list")).json()["models"]
-    assert models[1]["message"].startswith("SAM checkpoint not set; set SAM_CHECKPOINT")
+    models = {m["name"]: m for m in annotator_client.get(reverse("inference:sam-model-list")).json()["models"]}
+    assert models["sam_vit_b"]["message"].startswith("SAM checkpoint not set; set SAM_CHECKPOINT")
 
 
 def test_missing_checkpoint_is_503_with_a_plain_message(annotator_client, image, settings, tmp_path):

@@ -1,0 +1,170 @@
+"""Tuning the SAM bone model: prompts and figures (numpy), resumable training, export and sha256 check,
+the ``sam_tune`` command; and, when ../shared/data is present, the shipped model on real crops."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from django.core.management import call_command
+
+from inference.sam.promptable import SamUnavailable
+from inference.sam.tuning_prompts import (
+    TRAIN_PROMPT_KINDS,
+    bbox_xyxy,
+    deepest_point,
+    evaluation_prompts,
+    guess_bone,
+    iou,
+    leg_box_prompts,
+    sample_prompt,
+    summarize,
+)
+
+
+def _bones():
+    femur = np.zeros((100, 40), dtype=bool)
+    femur[10:45, 12:28] = True
+    tibia = np.zeros((100, 40), dtype=bool)
+    tibia[55:95, 14:30] = True
+    return femur, tibia
+
+
+def test_deepest_point_box_and_evaluation_prompts():
+    femur, _ = _bones()
+    assert deepest_point(femur).tolist() == [19.5, 17.5]  # 8 px from the left/right edges, first such row
+    assert bbox_xyxy(femur).tolist() == [12.0, 10.0, 28.0, 45.0]
+    assert bbox_xyxy(femur, 0.05).tolist() == pytest.approx([11.2, 8.25, 28.8, 46.75])
+    prompts = evaluation_prompts(femur)
+    assert list(prompts) == ["box", "click", "box+click"]
+    assert prompts["click"].points.tolist() == [[19.5, 17.5]] and prompts["click"].box is None
+    assert prompts["box+click"].box.tolist() == prompts["box"].box.tolist()
+
+
+@pytest.mark.parametrize("kind", TRAIN_PROMPT_KINDS)
+def test_sampled_prompts_lie_where_users_put_them(kind):
+    femur, tibia = _bones()
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        prompt = sample_prompt(rng, kind, femur, tibia)
+        if prompt.box is not None:
+            x0, y0, x1, y1 = prompt.box
+            assert 12 - 1.6 - 1e-9 <= x0 <= 12 and 28 <= x1 <= 28 + 1.6 + 1e-9  # 0-10 % of the 16 px width
+            assert 10 - 3.5 - 1e-9 <= y0 <= 10 and 45 <= y1 <= 45 + 3.5 + 1e-9
+        if prompt.points is not None:
+            cols, rows = (prompt.points - 0.5).astype(int).T
+            inside_femur = femur[rows, cols]
+            assert inside_femur[prompt.labels == 1].all()
+            assert tibia[rows, cols][prompt.labels == 0].all()  # negative clicks on the neighbouring bone
+            assert 1 <= int((prompt.labels == 1).sum()) <= 3
+        assert (kind in ("box", "box+click")) == (prompt.box is not None)
+        assert (kind == "clicks+neg") == (prompt.labels is not None and bool((prompt.labels == 0).any()))
+
+
+def test_leg_box_prompts_split_the_leg_like_prelabelling():
+    femur, tibia = _bones()
+    prompts = leg_box_prompts(femur, tibia)
+    leg = bbox_xyxy(femur | tibia, 0.05)  # x 11.2..30.8, y 5.5..99.5 (clipped to the 100-row image)
+    assert prompts["femur"].box.tolist() == pytest.approx([leg[0], leg[1], leg[2], leg[1] + 0.55 * (leg[3] - leg[1])])
+    assert prompts["tibia"].box.tolist() == pytest.approx([leg[0], leg[3] - 0.55 * (leg[3] - leg[1]), leg[2], leg[3]])
+    assert prompts["femur"].labels.tolist() == [1]
+
+
+def test_iou_summary_and_bone_guess():
+    femur, tibia = _bones()
+    assert iou(femur, femur) == 1.0 and iou(femur, tibia) == 0.0
+    s = summarize([0.5, 1.0, 0.0, 0.25, 0.75])
+    assert (s["n"], s["mean"], s["median"]) == (5, 0.5, 0.5) and s["p10"] == pytest.approx(0.1)
+    assert guess_bone(femur) == "femur" and guess_bone(tibia) == "tibia" and guess_bone(np.zeros_like(femur)) is None
+    with pytest.raises(ValueError, match="unknown prompt kind"):
+        sample_prompt(np.random.default_rng(0), "lasso", femur, tibia)
+
+
+# --------------------------------------------------------------------------------------------------
+# Torch side, on two phantoms (LiteMedSAM's real encoder; a few decoder steps)
+
+
+@pytest.fixture(scope="module")
+def phantom_set(tmp_path_factory):
+    from inference.sam.bone import LiteMedSamBone
+    from inference.sam.embedding_cache import EmbeddingCache
+    from inference.sam.tuning import embed_samples
+    from inference.sam.tuning_data import phantom_bones
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("tuning")
+    samples = phantom_bones(2, seed=7)
+    base = LiteMedSamBone.load_tuned(root=root / "weights", weights=None)
+    embeddings = embed_samples(samples, base, EmbeddingCache(root / "embeddings"))
+    return root, samples, embeddings
+
+
+def _fresh(root):
+    from inference.sam.bone import LiteMedSamBone
+
+    return LiteMedSamBone.load_tuned(root=root / "weights", weights=None)
+
+
+def _decoder_vector(segmenter):
+    return torch.cat([p.detach().flatten() for p in segmenter.mask_decoder.parameters()])
+
+
+def test_training_resumes_to_the_same_weights_and_exports_a_checked_file(phantom_set, tmp_path):
+    from inference.sam.bone import LiteMedSamBone, file_sha256
+    from inference.sam.tuning import TuneConfig, evaluate, export_tuned, train_decoder
+
+    root, samples, embeddings = phantom_set
+    config = TuneConfig(epochs=2, batch_size=2, examples_per_image=1, lr=1e-4)
+    straight = _fresh(root)
+    untouched = _decoder_vector(straight).clone()
+    history = train_decoder(straight, samples, embeddings, config=config, run_dir=tmp_path / "a")
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert not torch.equal(untouched, _decoder_vector(straight))  # it learned something
+
+    interrupted = _fresh(root)
+    first = train_decoder(interrupted, samples, embeddings, config=config, run_dir=tmp_path / "b",
+                          should_stop=lambda: True)
+    assert len(first) == 1 and (tmp_path / "b" / "checkpoint.pt").is_file()
+    resumed = _fresh(root)
+    lines = []
+    second = train_decoder(resumed, samples, embeddings, config=config, run_dir=tmp_path / "b", progress=lines.append)
+    assert lines[0].startswith("resumed after epoch 1")
+    assert [h["epoch"] for h in second] == [0, 1]
+    assert torch.allclose(_decoder_vector(straight), _decoder_vector(resumed), atol=1e-6)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        train_decoder(_fresh(root), samples, embeddings, config=TuneConfig(epochs=3), run_dir=tmp_path / "b")
+
+    path = tmp_path / "out" / "tuned.pt"
+    digest = export_tuned(resumed, path, meta={"test": True})
+    assert (tmp_path / "out" / "tuned.pt.sha256").read_text().split() == [digest, "tuned.pt"]
+    assert file_sha256(path) == digest
+    loaded = LiteMedSamBone.load_tuned(root=root / "weights", weights=path, expected_sha256=digest)
+    assert torch.equal(_decoder_vector(loaded), _decoder_vector(resumed))
+    assert loaded.weights_id == resumed.weights_id  # embeddings survive re-tuning
+    a, b = evaluate(loaded, samples, embeddings), evaluate(resumed, samples, embeddings)
+    assert a["summary"] == b["summary"] and set(a["summary"]) == {
+        f"{bone}/{prompt}" for bone in ("femur", "tibia") for prompt in ("box", "click", "box+click", "leg box")}
+    with pytest.raises(SamUnavailable, match="expected"):
+        LiteMedSamBone.load_tuned(root=root / "weights", weights=path, expected_sha256="0" * 64)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SamUnavailable, match="cannot be read"):
+        LiteMedSamBone.load_tuned(root=root / "weights", weights=tmp_path / "junk.pt")
+
+
+def test_sam_tune_command_cross_validates_then_aggregates(phantom_set, settings, tmp_path, capsys):
+    root, _, _ = phantom_set
+    settings.MODEL_STORE = root / "store"
+    common = ["--phantoms", "4", "--epochs", "1", "--examples-per-image", "1", "--batch-size", "2",
+              "--embeddings", str(root / "embeddings"), "--out", str(tmp_path / "cv"), "--cv", "2"]
+    call_command("sam_tune", *common, "--folds", "0")
+    assert "some folds are not finished" in capsys.readouterr().out
+    fold0 = json.loads((tmp_path / "cv" / "fold-0" / "eval.json").read_text())
+    assert len(fold0["test"]) == 2 and not set(fold0["test"]) & set(fold0["train"])
+    call_command("sam_tune", *common)
+    report = json.loads((tmp_path / "cv" / "cv_report.json").read_text())
+    assert report["test_sizes"] == [2, 2]
+    assert set(report["before"]["phantom"]) == set(report["after"]["phantom"])
+    assert report["after"]["phantom"]["tibia/box"]["n"] == 4
+    assert "after tuning, phantom (2-fold held-out)" in capsys.readouterr().out
