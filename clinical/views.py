@@ -30,6 +30,7 @@ from clinical.selectors.measurements import normal_ranges_for_image
 from clinical.selectors.reader_studies import reader_study_results, reader_study_results_allowed, reader_study_tasks
 from clinical.selectors.reports import ImageReport, case_report
 from clinical.selectors.timeline import patient_timeline
+from enllasd_web.authentication import login_or_token_required
 from enllasd_web.roles import Role, has_role
 
 
@@ -96,7 +97,7 @@ def _display_pixels(image_report: ImageReport) -> np.ndarray:
         return np.asarray(PILImage.open(handle).convert("L"))
 
 
-@login_required
+@login_or_token_required  # scripts download reports with their API token
 def case_report_pdf(request: HttpRequest, case_id: int) -> HttpResponse:
     _require_annotator(request)
     case = get_object_or_404(Case.objects.select_related("patient"), pk=case_id)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 
 from enllasd_web.roles import ROLE_GROUPS, Role, remember_role
 
@@ -47,3 +51,21 @@ class RoleTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         remember_role(user, Role.ADMIN if user.is_superuser else Role(user.role_rank or 0))
         return user, self.get_model()(key=key, user=user)
+
+
+def login_or_token_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``login_required`` for a page that scripts also fetch: an ``Authorization: Token <key>`` header counts
+    as a login (the report PDF). A wrong token is 401 in the API's error shape, never a login redirect."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated and get_authorization_header(request):
+            try:
+                credentials = RoleTokenAuthentication().authenticate(request)
+            except exceptions.AuthenticationFailed as exc:
+                return JsonResponse({"message": str(exc.detail), "extra": {"code": "not_authenticated"}}, status=401)
+            if credentials is not None:
+                request.user = credentials[0]
+        return login_required(view)(request, *args, **kwargs)
+
+    return wrapped

@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotations.apis import _paginated
 from annotations.models import View
 from enllasd_web.roles import IsAdmin, IsAnnotator, IsReviewer
 from inference.models import EnsembleVersion, Prediction
@@ -17,6 +18,38 @@ from training.comparisons import ensemble_comparison_create
 from training.lineage import prediction_lineage
 from training.models import DatasetSnapshot, EnsembleComparison, EnsemblePromotion, RepredictJob
 from training.promotions import ensemble_promote, ensemble_rollback
+
+
+class EnsembleListOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    view = serializers.CharField()
+    status = serializers.CharField(help_text="active (predicts new images), candidate or retired.")
+    created_at = serializers.DateTimeField()
+    training_run = serializers.UUIDField(source="training_run_id", allow_null=True)
+    members = serializers.IntegerField(source="member_count", help_text="Member models.")
+    metrics = serializers.JSONField(help_text="Evaluation recorded at training (Table II layout), when there is one.")
+
+
+class EnsembleListApi(APIView):
+    """Every ensemble version, newest first (``?view=AP``, ``?status=active``)."""
+
+    permission_classes = [IsAnnotator]
+
+    @extend_schema_serializer(component_name="EnsembleListFilter")
+    class FilterSerializer(serializers.Serializer):
+        view = serializers.ChoiceField(choices=View.choices, required=False)
+        status = serializers.CharField(required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=EnsembleListOutputSerializer(many=True))
+    def get(self, request):  # noqa: ANN001, ANN201
+        from django.db.models import Count
+
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        ensembles = EnsembleVersion.objects.annotate(member_count=Count("members")).order_by("-created_at", "-id")
+        ensembles = ensembles.filter(**filters.validated_data)
+        return _paginated(self, request, ensembles, EnsembleListOutputSerializer)
 
 
 class EnsembleComparisonOutputSerializer(serializers.Serializer):

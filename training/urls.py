@@ -13,6 +13,7 @@ urlpatterns = [
     path("datasets/<int:snapshot_id>/", snapshot_apis.DatasetSnapshotDetailApi.as_view(), name="snapshot-detail"),
     path("datasets/<int:snapshot_id>/export/", snapshot_apis.DatasetSnapshotExportApi.as_view(),
          name="snapshot-export"),
+    path("ensembles/", ensemble_apis.EnsembleListApi.as_view(), name="ensemble-list"),
     path("ensembles/rollback/", ensemble_apis.EnsembleRollbackApi.as_view(), name="ensemble-rollback"),
     path("ensembles/<int:ensemble_id>/compare/", ensemble_apis.EnsembleCompareApi.as_view(), name="ensemble-compare"),
     path("ensembles/<int:ensemble_id>/promote/", ensemble_apis.EnsemblePromoteApi.as_view(), name="ensemble-promote"),

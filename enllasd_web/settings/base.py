@@ -146,6 +146,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Files served at the site root by WhiteNoise, before any view or the audit log: /favicon.ico.
+WHITENOISE_ROOT = BASE_DIR / "enllasd_web" / "root"
 
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MODEL_STORE = Path(env_str("MODEL_STORE") or VAR_DIR / "model_store")

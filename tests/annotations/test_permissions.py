@@ -148,6 +148,7 @@ EXPECTATIONS: dict[tuple[str, str], Expectation] = {
     ("inference:prediction-list", "GET"): ANNOTATOR,
     ("inference:prediction-detail", "GET"): ANNOTATOR,
     ("training:run-list", "GET"): ADMIN,
+    ("training:ensemble-list", "GET"): ANNOTATOR,
     ("training:run-start", "POST"): Expectation("admin", payload=_json({"config": "smoke", "phantoms": 4})),
     ("training:run-detail", "GET"): ADMIN,
     ("training:run-cancel", "POST"): ADMIN,

@@ -89,7 +89,8 @@ def test_detail_has_the_prediction(annotator_client, item) -> None:
     response = annotator_client.get(f"/api/review/items/{item.pk}/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == ROW_KEYS | {"document", "alignment", "uncertainty", "timings", "member_outputs"}
+    assert set(body) == ROW_KEYS | {"document", "alignment", "uncertainty", "timings", "member_outputs",
+                                    "acceptance_blockers", "next_item"}
     assert body["document"]["shapes"] and body["alignment"]["legs"]
     assert body["member_outputs"]["keypoint"][0]["mean_score"] == pytest.approx(0.8)
     assert body["member_outputs"]["segmentation"][0]["iou_vs_ensemble"] == {"femur": 0.9, "tibia": 0.8}
@@ -136,7 +137,7 @@ def test_correct_records_deltas_in_the_history(reviewer_client, annotator_client
     assert [event["action"] for event in events] == ["corrected", "created"]  # newest first
     corrected = events[0]
     assert set(corrected) == {"id", "item", "image", "action", "actor", "reason", "revision", "angle_deltas",
-                              "created_at"}
+                              "overridden_checks", "created_at"}
     assert corrected["actor"] == "rita" and corrected["revision"] == response.json()["revision"]
     assert corrected["angle_deltas"][predicted.image_side]["hka_deviation_deg"]["delta"] < 0
 
