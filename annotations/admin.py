@@ -18,8 +18,9 @@ def _start_sam_drafts(modeladmin: admin.ModelAdmin, request, image_ids: list[int
         return
     link = reverse("admin:inference_prelabeljob_change", args=[job.pk])
     modeladmin.message_user(request, format_html(
-        'SAM pre-labelling job <a href="{}">{}</a> queued for {} images: it drafts femur and tibia outlines '
-        "for those without a revision, prompted by the active ensemble's prediction.", link, job.pk, len(image_ids)))
+        'SAM pre-labelling job <a href="{}">{}</a> queued for {} image{}: it drafts femur and tibia outlines '
+        "for those without a revision, prompted by the active ensemble's prediction.", link, job.pk, len(image_ids),
+        "" if len(image_ids) == 1 else "s"))
 
 
 @admin.action(description="Draft femur/tibia outlines with SAM (images without a revision)")

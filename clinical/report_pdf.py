@@ -135,15 +135,15 @@ def _table(ax: Axes, image_report: ImageReport, citation_numbers: dict[str, int]
     rows = _rows(image_report, citation_numbers)
     renderer = _renderer(ax.figure)
     frame = ax.get_window_extent(renderer)
-    fontsize, pad = 7.0, 0.025
-    for _ in range(6):  # shrink the font until the columns fit the width
+    fontsize, pad = 7.0, 0.035
+    for _ in range(12):  # shrink the font until the columns fit the width
         texts: list[list[Text]] = []
         widths = [0.0] * len(_COLUMNS)
         for kind, content in [("header", _COLUMNS), *rows]:
             if kind == "leg":
                 continue
             cells = content if kind == "header" else content[0]
-            line = [ax.text(0, 0, cell, fontsize=fontsize, va="top") for cell in cells]
+            line = [ax.text(0, 0, cell, fontsize=fontsize, va="top", weight="bold") for cell in cells]  # widest
             for i, text in enumerate(line):
                 widths[i] = max(widths[i], text.get_window_extent(renderer).width / frame.width)
             texts.append(line)

@@ -22,3 +22,19 @@ def test_demo_patient_has_the_documented_visits(annotator_client) -> None:
     assert {s["unit"] for s in body["series"] if s["metric"] == "MAD"} == {"mm", "px"}
     with pytest.raises(CommandError):
         call_command("clinical_demo", "--code", "DEMO-T")
+
+
+def test_the_demo_seeds_dated_cases_and_a_follow_up_timeline(annotator_client, settings, tmp_path) -> None:
+    """Issue 16, item 10: after ``demo`` (what scripts/run seeds) a patient timeline has points."""
+    from annotations.models import Case
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    call_command("demo", "--n", "1")
+    assert not Case.objects.filter(patient__code__startswith="DEMO-", acquisition_date__isnull=True).exists()
+    patient = Patient.objects.get(code="DEMO-SD-007")
+    body = annotator_client.get(f"/api/patients/{patient.pk}/timeline/?metric=hka_deviation_deg").json()
+    assert len(body["visits"]) == 4 and body["series"]
+    imported = Patient.objects.filter(code__startswith="DEMO-2LEG-").first()
+    assert annotator_client.get(f"/api/patients/{imported.pk}/timeline/").json()["visits"]
+    call_command("demo", "--n", "1")  # again: nothing added
+    assert Patient.objects.filter(code="DEMO-SD-007").count() == 1

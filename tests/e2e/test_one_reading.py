@@ -94,3 +94,18 @@ def test_queue_editor_and_report_read_the_same_hka_and_sides(page, live_server, 
     page.goto(f"{live_server.url}/cases/{case.pk}/report/")
     report = page.inner_text("article.report")
     assert "171.0° (9.0° valgus)" in report and "Right leg (image left)" in report
+
+
+def test_shortcuts_dialog_keeps_the_mouse_descriptions_readable(page, live_server, login, reviewer):
+    """Item 10: the `?` dialog squeezed its mouse column to a word per line."""
+    _, image, _ = _item(reviewer)
+    login("rita", "pw-rita")
+    open_editor(page, f"{live_server.url}/images/{image.pk}/")
+    page.keyboard.press("?")
+    page.wait_for_selector("#help-overlay .help-mouse dd")
+    widths = page.eval_on_selector_all("#help-overlay .help-mouse dd", "ds => ds.map(d => d.getBoundingClientRect().width)")
+    heights = page.eval_on_selector_all("#help-overlay .help-mouse dd", "ds => ds.map(d => d.getBoundingClientRect().height)")
+    line = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#help-overlay .help-mouse dd')).lineHeight) || 16")
+    assert min(widths) > 200, widths
+    assert max(heights) < 2.5 * line, heights  # at most two lines each
+    _shot(page, "editor-shortcuts.png")

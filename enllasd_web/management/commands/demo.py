@@ -1,17 +1,25 @@
 """``python manage.py demo``: seed a fresh installation with synthetic phantom radiographs to look at.
 
 Phantoms are generated (never patient images), imported as patients ``DEMO-*`` with their exact
-LabelMe truth as the first revision. Running it again adds nothing.
+LabelMe truth as the first revision, dated :data:`DEMO_VISIT_DATE` (an undated case has no place on a
+timeline); plus the follow-up patient :data:`FOLLOW_UP_CODE` of ``clinical_demo`` (four dated visits
+of increasing varus), so a new user finds a populated patient timeline. Running it again adds nothing.
 """
 
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from annotations.models import Cohort
+from annotations.models import Case, Cohort, Patient
+from clinical.demo import follow_up_demo_create
 from annotations.services import labelme_bundle_import
 from inference.core.phantom import write_phantom_set
+
+
+DEMO_VISIT_DATE = date(2025, 1, 15)
+FOLLOW_UP_CODE = "DEMO-SD-007"
 
 
 class Command(BaseCommand):
@@ -34,3 +42,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{legs}-leg phantoms: {report.images_created} imported, {report.images_skipped} already present"
             )
+        dated = Case.objects.filter(patient__code__startswith="DEMO-", acquisition_date__isnull=True).update(
+            acquisition_date=DEMO_VISIT_DATE)
+        if dated:
+            self.stdout.write(f"{dated} demo case{'' if dated == 1 else 's'} dated {DEMO_VISIT_DATE.isoformat()}")
+        if not Patient.objects.filter(code=FOLLOW_UP_CODE).exists():
+            patient = follow_up_demo_create(code=FOLLOW_UP_CODE, user=None)
+            self.stdout.write(f"follow-up patient {patient.code}: /patients/{patient.pk}/timeline/")

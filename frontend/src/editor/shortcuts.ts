@@ -94,7 +94,9 @@ export function toggleHelp(shortcuts: Shortcut[]): void {
       h("div", { class: "help-columns" },
         ...[...groups.entries()].map(([group, list]) =>
           h("section", {}, h("h3", {}, group), h("dl", {}, ...list.flatMap((s) => [h("dt", {}, h("kbd", {}, s.label)), h("dd", {}, s.description)])))),
-        h("section", {}, h("h3", {}, "Mouse"), h("dl", {}, ...MOUSE_HELP.flatMap(([k, d]) => [h("dt", {}, h("kbd", {}, k)), h("dd", {}, d)]))),
+        // The mouse list spans the whole card: its gestures are long and would squeeze the descriptions
+        // to a word per line in a grid column (issue 16, item 10).
+        h("section", { class: "help-mouse" }, h("h3", {}, "Mouse"), h("dl", {}, ...MOUSE_HELP.flatMap(([k, d]) => [h("dt", {}, h("kbd", {}, k)), h("dd", {}, d)]))),
       ),
       h("p", { class: "muted" }, "Press ? or Esc to close."),
     ),

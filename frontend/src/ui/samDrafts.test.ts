@@ -13,6 +13,7 @@ const job = (overrides: Partial<PrelabelJob>): PrelabelJob => ({
 describe("SAM drafts on the case page", () => {
   it("says where the job is and why an image failed", () => {
     expect(prelabelSummary(job({ status: "queued" }))).toBe("Queued on the SAM worker (4 images)…");
+    expect(prelabelSummary(job({ status: "queued", total: 1 }))).toBe("Queued on the SAM worker (1 image)…"); // not "(1 images)"
     expect(prelabelSummary(job({}))).toBe("Drafting outlines with litemedsam: 1 drafted, 1 already labelled, 0 failed of 4…");
     expect(prelabelSummary(job({ status: "succeeded", done: 2, failed: 1, errors: { "12": "no prompts: no prediction" } })))
       .toBe("Drafting succeeded: 2 drafted, 1 already labelled, 1 failed of 4. First problem: no prompts: no prediction");

@@ -13,7 +13,7 @@ const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 /** One line a person reads: where the job is and what it did. */
 export function prelabelSummary(job: PrelabelJob): string {
   const counts = `${job.done} drafted, ${job.skipped} already labelled, ${job.failed} failed of ${job.total}`;
-  if (job.status === "queued") return `Queued on the SAM worker (${job.total} images)…`;
+  if (job.status === "queued") return `Queued on the SAM worker (${job.total} image${job.total === 1 ? "" : "s"})…`;
   if (job.status === "running") return `Drafting outlines with ${job.model}: ${counts}…`;
   if (job.status === "failed" && job.error) return `Drafting failed: ${job.error}`;
   const reasons = Object.values(job.errors);
