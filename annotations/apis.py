@@ -151,6 +151,9 @@ class CaseCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         patient = serializers.IntegerField(required=False, help_text="Patient id.")
         patient_code = serializers.CharField(required=False, help_text="Or a patient code (created if new).")
+        cohort = serializers.ChoiceField(choices=Cohort.choices, required=False,
+                                         help_text="Cohort of a patient created by this call (a known patient keeps "
+                                                   "its own).")
         acquisition_date = serializers.DateField(required=False, allow_null=True)
         view = serializers.ChoiceField(choices=View.choices, default=View.AP)
         notes = serializers.CharField(required=False, allow_blank=True, default="")
@@ -169,7 +172,7 @@ class CaseCreateApi(APIView):
             patient = get_object_or_404(Patient, pk=values["patient"])
         else:
             patient = Patient.objects.filter(code=values["patient_code"]).first() or services.patient_create(
-                code=values["patient_code"]
+                code=values["patient_code"], **({"cohort": values["cohort"]} if values.get("cohort") else {})
             )
         case = services.case_create(
             patient=patient,

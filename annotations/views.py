@@ -148,7 +148,11 @@ def case_list_page(request: HttpRequest) -> HttpResponse:
             "cohorts": Cohort.choices,
             "views": View.choices,
             "statuses": ImageStatus.CHOICES,
-            "page_context": {"user": page_user_context(request)},
+            "page_context": {
+                "user": page_user_context(request),
+                "cohorts": [{"value": value, "label": label} for value, label in Cohort.choices],
+                "views": [value for value, _ in View.choices],
+            },
         },
     )
 

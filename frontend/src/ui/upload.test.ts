@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { formatBytes, isUploadCandidate, responseMessage, runLimited } from "./upload";
+
+describe("adding radiographs from the browser", () => {
+  it("shows the server's message for a refused file", () => {
+    expect(responseMessage(415, JSON.stringify({ message: "Unsupported file type: notes.txt", extra: { code: "unsupported_type" } })))
+      .toBe("Unsupported file type: notes.txt");
+    expect(responseMessage(413, "<html>Request Entity Too Large</html>")).toBe("The file is too large for this server.");
+    expect(responseMessage(0, "")).toBe("The server could not be reached.");
+    expect(responseMessage(502, "")).toBe("The server answered 502.");
+  });
+
+  it("sends DICOM files without an extension but skips DICOMDIR and hidden files", () => {
+    expect(isUploadCandidate("study/IM000001")).toBe(true);
+    expect(isUploadCandidate("study/leg.dcm")).toBe(true);
+    expect(isUploadCandidate("leg.png")).toBe(true);
+    expect(isUploadCandidate("study/DICOMDIR")).toBe(false);
+    expect(isUploadCandidate("study/.DS_Store")).toBe(false);
+    expect(isUploadCandidate("study/readme.txt")).toBe(false);
+  });
+
+  it("runs at most two uploads at once and finishes all, failures included", async () => {
+    let running = 0;
+    let peak = 0;
+    const done: number[] = [];
+    const tasks = [0, 1, 2, 3, 4].map((i) => async () => {
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running -= 1;
+      if (i === 2) throw new Error("refused");
+      done.push(i);
+    });
+    await runLimited(tasks, 2);
+    expect(peak).toBe(2);
+    expect(done.sort()).toEqual([0, 1, 3, 4]);
+  });
+
+  it("formats sizes", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(2048)).toBe("2 kB");
+    expect(formatBytes(5 * 1024 * 1024)).toBe("5.0 MB");
+  });
+});
