@@ -22,7 +22,7 @@ from enllasd_web.exceptions import ApplicationError
 from enllasd_web.roles import Role, has_role
 from inference.models import VersionStatus
 from training import admin_forms
-from training.charts import bland_altman_svgs, loss_curve_svg, ordered_metric_names
+from training.charts import bland_altman_svgs, ordered_metric_names
 from training.comparisons import ensemble_comparison_create
 from training.models import (
     DatasetSnapshot,
@@ -35,6 +35,7 @@ from training.models import (
     TrainingRun,
 )
 from training.promotions import ensemble_promote, ensemble_rollback
+from training.run_display import eta_text, training_run_display
 from training.services import training_run_cancel, training_run_create
 from training.snapshots import dataset_snapshot_create
 
@@ -186,20 +187,21 @@ class DatasetSnapshotAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
 # --------------------------------------------------------------------------------------------
 # Training runs
 # --------------------------------------------------------------------------------------------
-def _eta(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "–"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+RUN_PAGE_REFRESH_S = 5  # a queued or running run's page reloads its summary this often
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(_AdminRoleMixin, admin.ModelAdmin):
+class TrainingRunAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
+    """Runs are records: read-only (no add, change or delete; the cancel button and action stay). The page shows
+    stage, fold, epoch, ETA and a progress bar, the loss curve, Table II and the key-point table as tables, the
+    log's tail, and refreshes itself while the run is queued or running (``run_display.py``)."""
+
     list_display = ["id", "config_name", "dataset_snapshot", "status", "stage", "fold", "epoch", "eta",
                     "created_at", "finished_at"]
     list_filter = ["status", "config_name"]
-    readonly_fields = ["id", "dataset_snapshot", "code_version", "stage", "fold", "epoch", "eta", "loss_curve",
-                       "progress", "metrics", "fold_assignment", "log", "error", "created_at", "finished_at"]
+    fields = ["id", "config_name", "seed", "dataset_snapshot", "started_by", "code_version", "created_at",
+              "finished_at"]
+    readonly_fields = fields
     actions = ["cancel"]
 
     @admin.display(description="Stage")
@@ -217,12 +219,7 @@ class TrainingRunAdmin(_AdminRoleMixin, admin.ModelAdmin):
 
     @admin.display(description="ETA")
     def eta(self, run: TrainingRun) -> str:
-        return _eta(run.progress.get("eta_s"))
-
-    @admin.display(description="Loss curve")
-    def loss_curve(self, run: TrainingRun) -> SafeString | str:
-        svg = loss_curve_svg(run.loss_history)
-        return "No per-epoch loss reported yet." if svg is None else mark_safe(svg)  # noqa: S308 - escaped by plots
+        return eta_text(run.progress.get("eta_s"))
 
     def get_urls(self) -> list[URLPattern]:
         return [path("<uuid:run_id>/cancel/", self._admin_only(self.cancel_view), name="training_trainingrun_cancel"),
@@ -232,9 +229,10 @@ class TrainingRunAdmin(_AdminRoleMixin, admin.ModelAdmin):
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         run = self.get_object(request, object_id)
         can_cancel = run is not None and run.status in {RunStatus.QUEUED, RunStatus.RUNNING}
-        return super().change_view(request, object_id, form_url,
-                                   {**(extra_context or {}), "can_cancel": can_cancel and has_role(request.user,
-                                                                                                    Role.ADMIN)})
+        context = {**(extra_context or {}), "can_cancel": can_cancel and has_role(request.user, Role.ADMIN),
+                   "run_display": None if run is None else training_run_display(run),
+                   "refresh_s": RUN_PAGE_REFRESH_S}
+        return super().change_view(request, object_id, form_url, context)
 
     def cancel_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
         if request.method != "POST":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,14 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
     out_dir = Path(settings.MODEL_STORE) / "ensembles" / str(run.pk)
     log_lines: list[str] = []
     loss_history: list[dict[str, Any]] = []
+    started = time.monotonic()
 
     def progress(event: dict[str, Any]) -> None:
         current = TrainingRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
         if current == RunStatus.CANCELLED:
             raise TrainingCancelled("cancelled by a user")
         clean = {k: v for k, v in event.items() if isinstance(v, (int, float, str, type(None)))}
+        clean["elapsed_s"] = round(time.monotonic() - started, 1)  # with eta_s: the share done (progress bar)
         if event.get("stage") != "train" or "loss" in event:
             log_lines.append(" ".join(f"{k}={v}" for k, v in clean.items()))
         if isinstance(event.get("loss"), (int, float)) and len(loss_history) < LOSS_HISTORY_LIMIT:

@@ -271,16 +271,6 @@ def test_only_admins_retrain_compare_promote_and_roll_back(images, annotator_cli
 # --------------------------------------------------------------------------------------------
 # Admin pages
 # --------------------------------------------------------------------------------------------
-@pytest.fixture
-def admin_site_client(client, django_user_model):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_superuser("root", password="pw-root")
-    user.groups.add(Group.objects.get(name="admin"))
-    client.force_login(user)
-    return client
-
-
 def test_admin_creates_snapshots_starts_runs_and_shows_progress(images, admin_site_client):
     page = admin_site_client.get("/admin/training/datasetsnapshot/")
     assert page.status_code == 200 and b"Create snapshot from approved revisions" in page.content

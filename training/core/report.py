@@ -213,3 +213,34 @@ def per_image_table(
         list(rows), member_order=member_order, views=views, decimals=decimals,
         bold_best=False, with_median=True,
     )
+
+
+def parse_markdown_table(text: str) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """The header and rows of a Markdown table as :func:`table_ii` writes it, for display as a real table.
+
+    Returns
+    -------
+    header : list of str
+    rows : list of list of (str, bool)
+        Each cell's text without the ``**`` markers, and whether it was bold (the column's best).
+
+    Raises
+    ------
+    ValueError
+        ``text`` has no header line and separator line.
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip().startswith("|")]
+    if len(lines) < 2 or not set(lines[1].replace("|", "").strip()) <= set("-: "):
+        raise ValueError("not a Markdown table")
+
+    def cells(line: str) -> list[str]:
+        return [cell.strip() for cell in line.strip("|").split("|")]
+
+    rows = []
+    for line in lines[2:]:
+        row = []
+        for cell in cells(line):
+            bold = cell.startswith("**") and cell.endswith("**") and len(cell) > 4
+            row.append((cell[2:-2] if bold else cell, bold))
+        rows.append(row)
+    return cells(lines[0]), rows
