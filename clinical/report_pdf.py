@@ -108,6 +108,7 @@ def _header(fig: Figure, report: CaseReport, image_report: ImageReport) -> None:
 
 
 _COLUMNS = ("Metric", "Value", "±SD", "Normal range", "Judgement")
+_SHORT_LABELS = {"limb_length": "Mech. limb length"}  # the page is narrow; the HTML report says it in full
 
 
 def _rows(image_report: ImageReport, citation_numbers: dict[str, int]) -> list[tuple[str, Any]]:
@@ -124,7 +125,7 @@ def _rows(image_report: ImageReport, citation_numbers: dict[str, int]) -> list[t
                 range_text = f"{reference.range_text()} [{numbers}]"
             sd = f"±{row.reading.sd:.1f}" if row.reading.sd else ""
             mark = {"low": " ▼", "high": " ▲"}.get(row.classification.status, "")
-            cells = (row.label, row.value_text + mark, sd, range_text, row.status_text)
+            cells = (_SHORT_LABELS.get(row.metric, row.label), row.value_text + mark, sd, range_text, row.status_text)
             out.append(("metric", (cells, row.classification.out_of_range)))
     return out
 
@@ -135,7 +136,7 @@ def _table(ax: Axes, image_report: ImageReport, citation_numbers: dict[str, int]
     rows = _rows(image_report, citation_numbers)
     renderer = _renderer(ax.figure)
     frame = ax.get_window_extent(renderer)
-    fontsize, pad = 7.0, 0.035
+    fontsize, pad = 7.0, 0.025
     for _ in range(12):  # shrink the font until the columns fit the width
         texts: list[list[Text]] = []
         widths = [0.0] * len(_COLUMNS)
@@ -229,9 +230,9 @@ def report_figure(report: CaseReport, image_report: ImageReport, pixels: NDArray
     """The report page as a matplotlib figure (A4 portrait)."""
     fig = Figure(figsize=A4_INCHES)
     _header(fig, report, image_report)
-    image_ax = fig.add_axes((0.04, 0.17, 0.44, 0.68))
+    image_ax = fig.add_axes((0.04, 0.17, 0.40, 0.68))
     _draw_overlay(image_ax, image_report, pixels)
-    side_ax = fig.add_axes((0.52, 0.17, 0.45, 0.68))
+    side_ax = fig.add_axes((0.47, 0.17, 0.50, 0.68))
     side_ax.set_axis_off()
     numbers = {key: i for i, (key, _) in enumerate(report.citations, start=1)}
     below_table = _table(side_ax, image_report, numbers, top=0.99)
