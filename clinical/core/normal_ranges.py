@@ -68,7 +68,8 @@ CITATIONS: dict[str, str] = {
 }
 
 METRIC_LABELS: dict[str, str] = {
-    "hka_deviation_deg": "HKA",
+    # Charts and agreement statistics work on the signed deviation; tables say "HKA 171.0° (9.0° valgus)".
+    "hka_deviation_deg": "HKA deviation (valgus +, varus −)",
     "HKA": "HKA",
     "mLDFA": "mLDFA",
     "MPTA": "MPTA",

@@ -64,7 +64,8 @@ class MetricRow:
 
     @property
     def label(self) -> str:
-        return METRIC_LABELS.get(self.metric, self.metric)
+        """``"HKA"`` for the HKA row (its value says the angle and the deviation), else the metric's name."""
+        return "HKA" if self.metric == "hka_deviation_deg" else METRIC_LABELS.get(self.metric, self.metric)
 
     @property
     def value_text(self) -> str:
