@@ -12,6 +12,7 @@
 import { api, urls } from "../api/endpoints";
 import { ApiError } from "../api/http";
 import type { ReviewEvent, ReviewItem } from "../api/types";
+import { patientSideFlag, type SidedLeg } from "../core/clinicalText";
 import { buildDocument, type Doc } from "../core/labelme";
 import { sameContent } from "../core/merge";
 import { clear, h, toast } from "../ui/dom";
@@ -172,8 +173,10 @@ export class ReviewController {
     }
   }
 
+  /** Stored with the image side ("left: …"); read with the patient's side (issue 16, item 4). */
   private flagText(flag: string): string {
-    return flag;
+    const legs: SidedLeg[] = this.item.alignment?.legs ?? (Array.isArray(this.item.legs) ? this.item.legs as SidedLeg[] : []);
+    return patientSideFlag(flag, legs);
   }
 
   private setItem(item: unknown, message: string): void {
