@@ -102,10 +102,11 @@ def test_shortcuts_dialog_keeps_the_mouse_descriptions_readable(page, live_serve
     login("rita", "pw-rita")
     open_editor(page, f"{live_server.url}/images/{image.pk}/")
     page.keyboard.press("?")
-    page.wait_for_selector("#help-overlay .help-mouse dd")
-    widths = page.eval_on_selector_all("#help-overlay .help-mouse dd", "ds => ds.map(d => d.getBoundingClientRect().width)")
-    heights = page.eval_on_selector_all("#help-overlay .help-mouse dd", "ds => ds.map(d => d.getBoundingClientRect().height)")
-    line = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#help-overlay .help-mouse dd')).lineHeight) || 16")
+    mouse = "#help-overlay section:has(h3:text-is('Mouse')) dd"
+    page.wait_for_selector(mouse)
+    widths = page.eval_on_selector_all(mouse, "ds => ds.map(d => d.getBoundingClientRect().width)")
+    heights = page.eval_on_selector_all(mouse, "ds => ds.map(d => d.getBoundingClientRect().height)")
+    line = page.eval_on_selector(mouse, "d => parseFloat(getComputedStyle(d).lineHeight) || 16")
     assert min(widths) > 200, widths
     assert max(heights) < 2.5 * line, heights  # at most two lines each
     _shot(page, "editor-shortcuts.png")
