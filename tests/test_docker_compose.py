@@ -54,6 +54,7 @@ def test_every_queue_has_a_worker_and_gpu_queues_reserve_a_gpu(compose):
     for name in (*queues.values(), "web"):
         environment = services[name]["environment"]
         assert environment["DJANGO_SETTINGS_MODULE"] == "enllasd_web.settings.production"
+        assert environment["OMP_WAIT_POLICY"] == "PASSIVE"
         assert environment["REDIS_URL"].startswith("redis://redis:")
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"

@@ -54,6 +54,8 @@ def test_scripts_run_gives_interactive_sam_a_worker_of_its_own():
             assert command.startswith("nice -n "), command
     (training,) = [command for command in workers if _queues(command) == ["training"]]
     assert "--beat" not in training
+    # OpenMP threads that spin while they wait made a decode 10x slower on busy cores (docs/reliability.md).
+    assert "\nexport OMP_WAIT_POLICY=PASSIVE\n" in SCRIPTS_RUN.read_text()
 
 
 @pytest.mark.django_db
