@@ -3,7 +3,8 @@
 An annotator creates a patient/case on the case list, lands on the case page, picks a phantom PNG, a
 DICOM file without an extension (as DICOM folders have them) and a broken "PNG": each file has its own
 row with progress; the two images are stored and appear in the case's table, the broken one shows the
-server's message. An admin imports a LabelMe .zip from the case list.
+server's message. Then a .zip of a DICOM folder is unpacked in the browser. An admin imports a LabelMe
+.zip from the case list.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 SHOTS = os.environ.get("ENLLASD_SCREENSHOTS")
 
 
-def _phantom():  # noqa: ANN202
+def _phantom(seed: int = 21):  # noqa: ANN202
     from inference.core.phantom import generate_phantom
 
-    return generate_phantom(seed=21, legs=1)
+    return generate_phantom(seed=seed, legs=1)
 
 
 def test_create_a_case_and_upload_png_and_dicom(page, live_server, login, annotator, tmp_path):
@@ -63,6 +64,19 @@ def test_create_a_case_and_upload_png_and_dicom(page, live_server, login, annota
     assert message and "server answered" not in message  # the API's own message
     assert page.locator("#image-table tr.image-row.new").count() == 2
     assert Image.objects.filter(case=case).count() == 2
+
+    # A .zip of a DICOM folder (deflated) is unpacked in the browser; DICOMDIR is skipped.
+    archive = tmp_path / "scans.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("study/IM000002", dicom_bytes(rows=64, columns=40, seed=3))
+        z.writestr("study/DICOMDIR", b"index")
+        z.writestr("study/series/leg2.png", phantom_png(_phantom(22)))  # the same bytes again would be a 409
+    page.set_input_files("#upload-files", [str(archive)])
+    page.wait_for_function("document.querySelectorAll('.upload-item.done').length === 4", timeout=60_000)
+    done = page.eval_on_selector_all(".upload-item.done", "rows => rows.map(r => r.dataset.name)")
+    assert {"scans.zip/study/IM000002", "scans.zip/study/series/leg2.png"} <= set(done)
+    assert "1 file skipped" in page.inner_text("#upload-list")
+    assert Image.objects.filter(case=case).count() == 4
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / "case-upload.png"), full_page=True)

@@ -8,10 +8,12 @@
  *   and, when the server refuses it, the server's message (400/413/415 `{"message", "extra"}`); an
  *   uploaded image appears in the case's table with its status.
  *
- * Uploads run two at a time. Folder entries that cannot be images (DICOMDIR, hidden files) are skipped.
+ * Uploads run two at a time. A dropped or picked .zip is unpacked in the browser (core/zip.ts) and its
+ * files are sent one by one. Folder entries that cannot be images (DICOMDIR, hidden files) are skipped.
  */
 
 import { csrfToken } from "../api/http";
+import { isZipName, readZip } from "../core/zip";
 import { h } from "./dom";
 
 export interface UploadedImage {
@@ -115,21 +117,33 @@ async function droppedFiles(data: DataTransfer): Promise<File[]> {
 /** The case page's drop zone and per-file upload list. */
 export function enhanceUpload(zone: HTMLElement, caseId: number, table: HTMLTableSectionElement | null): void {
   const list = h("ul", { class: "upload-list", id: "upload-list" });
-  const pick = h("input", { type: "file", multiple: true, id: "upload-files", accept: ".png,.jpg,.jpeg,.tif,.tiff,.dcm,.dicom,image/*,application/dicom" }) as HTMLInputElement;
+  const pick = h("input", { type: "file", multiple: true, id: "upload-files", accept: ".png,.jpg,.jpeg,.tif,.tiff,.dcm,.dicom,.zip,image/*,application/dicom,application/zip" }) as HTMLInputElement;
   const pickFolder = h("input", { type: "file", id: "upload-folder", webkitdirectory: true, multiple: true }) as HTMLInputElement;
   zone.append(
-    h("p", {}, h("strong", {}, "Add radiographs: "), "drop PNG, JPEG, TIFF or DICOM files, or a DICOM folder, here."),
+    h("p", {}, h("strong", {}, "Add radiographs: "), "drop PNG, JPEG, TIFF or DICOM files, a DICOM folder or a .zip of them, here."),
     h("div", { class: "upload-pickers" },
       h("label", { class: "button" }, "Choose files…", pick),
       h("label", { class: "button" }, "Choose a folder…", pickFolder)),
     list,
   );
-  const send = (files: File[]) => {
+  const send = async (picked: File[]) => {
+    const files = (await Promise.all(picked.map(unpackZip))).flat();
     const wanted = files.filter((f) => isUploadCandidate(f.webkitRelativePath || f.name));
     const skipped = files.length - wanted.length;
     if (skipped) list.append(h("li", { class: "muted" }, `${skipped} file${skipped === 1 ? "" : "s"} skipped (DICOMDIR, hidden or not images).`));
     const tasks = wanted.map((file) => () => uploadOne(file));
     void runLimited(tasks, 2);
+  };
+  const unpackZip = async (file: File): Promise<File[]> => {
+    if (!isZipName(file.name)) return [file];
+    try {
+      const entries = await readZip(await file.arrayBuffer());
+      return entries.map((entry) => new File([entry.data as BlobPart], `${file.name}/${entry.name}`));
+    } catch (error) {
+      list.append(h("li", { class: "upload-item failed", "data-name": file.name }, h("span", { class: "upload-name" }, file.name),
+        " ", h("span", { class: "upload-state error" }, `could not be unpacked: ${(error as Error).message}`)));
+      return [];
+    }
   };
   const uploadOne = async (file: File) => {
     const name = file.webkitRelativePath || file.name;
@@ -140,7 +154,7 @@ export function enhanceUpload(zone: HTMLElement, caseId: number, table: HTMLTabl
     list.append(row);
     const form = new FormData();
     form.append("case", String(caseId));
-    form.append("file", file, file.name);
+    form.append("file", file, file.name.split("/").pop() ?? file.name);
     state.textContent = "uploading…";
     try {
       const image = await postForm<UploadedImage>("/api/images/upload/", form, (f) => {
@@ -159,11 +173,11 @@ export function enhanceUpload(zone: HTMLElement, caseId: number, table: HTMLTabl
     }
   };
   pick.addEventListener("change", () => {
-    send([...(pick.files ?? [])]);
+    void send([...(pick.files ?? [])]);
     pick.value = "";
   });
   pickFolder.addEventListener("change", () => {
-    send([...(pickFolder.files ?? [])]);
+    void send([...(pickFolder.files ?? [])]);
     pickFolder.value = "";
   });
   zone.addEventListener("dragover", (e) => {
@@ -178,10 +192,23 @@ export function enhanceUpload(zone: HTMLElement, caseId: number, table: HTMLTabl
   });
 }
 
+/** The thumbnail is made by a worker after the upload: try again a few times until it exists. */
+function retryingThumbnail(imageId: number): HTMLImageElement {
+  const img = h("img", { alt: "", src: `/api/images/${imageId}/thumbnail/` });
+  let tries = 0;
+  img.addEventListener("error", () => {
+    if (++tries > 10) return;
+    setTimeout(() => {
+      img.src = `/api/images/${imageId}/thumbnail/?try=${tries}`;
+    }, 1500);
+  });
+  return img;
+}
+
 function newImageRow(image: UploadedImage, name: string): HTMLTableRowElement {
   const href = `/images/${image.id}/`;
   return h("tr", { class: "image-row new", "data-image": image.id },
-    h("td", { class: "thumbs" }, h("a", { href }, h("img", { loading: "lazy", alt: "", src: `/api/images/${image.id}/thumbnail/` }))),
+    h("td", { class: "thumbs" }, h("a", { href }, retryingThumbnail(image.id))),
     h("td", {}, h("a", { href }, image.name ?? name)),
     h("td", {}, h("span", { class: "badge status-unlabelled" }, "uploaded")),
     h("td", {}, image.width ? `${image.width} × ${image.height}` : ""),
