@@ -65,6 +65,16 @@ def test_create_a_case_and_upload_png_and_dicom(page, live_server, login, annota
     assert page.locator("#image-table tr.image-row.new").count() == 2
     assert Image.objects.filter(case=case).count() == 2
 
+    # The worker's prediction (made here directly) turns the new row's badge from "uploaded" to "predicted".
+    from inference.models import EnsembleVersion, JobStatus, Prediction
+
+    uploaded = Image.objects.get(case=case, original_name="leg.png")
+    ensemble, _ = EnsembleVersion.objects.get_or_create(name="e2e-upload", view="AP")
+    Prediction.objects.create(image=uploaded, ensemble_version=ensemble, status=JobStatus.SUCCEEDED,
+                              document={"shapes": []}, alignment={"legs": []})
+    page.wait_for_selector(f"#image-table tr.image-row.new .badge[data-image='{uploaded.pk}']:text-is('predicted')",
+                           timeout=30_000)
+
     # A .zip of a DICOM folder (deflated) is unpacked in the browser; DICOMDIR is skipped.
     archive = tmp_path / "scans.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, isUploadCandidate, responseMessage, runLimited } from "./upload";
+import { formatBytes, isUploadCandidate, predictionStatus, responseMessage, runLimited } from "./upload";
 
 describe("adding radiographs from the browser", () => {
   it("shows the server's message for a refused file", () => {
@@ -40,5 +40,12 @@ describe("adding radiographs from the browser", () => {
     expect(formatBytes(512)).toBe("512 B");
     expect(formatBytes(2048)).toBe("2 kB");
     expect(formatBytes(5 * 1024 * 1024)).toBe("5.0 MB");
+  });
+
+  it("follows the new image's prediction in its status badge", () => {
+    expect(predictionStatus([])).toBeNull(); // no active ensemble: stays "uploaded"
+    expect(predictionStatus([{ status: "queued" }])?.text).toBe("predicting…");
+    expect(predictionStatus([{ status: "failed" }, { status: "succeeded" }])?.text).toBe("predicted");
+    expect(predictionStatus([{ status: "failed" }])?.text).toBe("prediction failed");
   });
 });

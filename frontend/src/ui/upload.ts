@@ -12,7 +12,9 @@
  * files are sent one by one. Folder entries that cannot be images (DICOMDIR, hidden files) are skipped.
  */
 
+import { api } from "../api/endpoints";
 import { csrfToken } from "../api/http";
+import type { PredictionInfo } from "../api/types";
 import { isZipName, readZip } from "../core/zip";
 import { h } from "./dom";
 
@@ -205,12 +207,44 @@ function retryingThumbnail(imageId: number): HTMLImageElement {
   return img;
 }
 
+/** What the newest prediction of a just-uploaded image says, for its status badge. */
+export function predictionStatus(predictions: readonly Pick<PredictionInfo, "status">[]): { text: string; css: string } | null {
+  if (predictions.some((p) => p.status === "succeeded")) return { text: "predicted", css: "status-predicted" };
+  if (predictions.some((p) => p.status === "running" || p.status === "queued")) {
+    return { text: "predicting…", css: "status-unlabelled" };
+  }
+  if (predictions.length && predictions.every((p) => p.status === "failed")) return { text: "prediction failed", css: "status-failed" };
+  return null;
+}
+
+/** The status badge of a new row, following its prediction for a few minutes (no active ensemble: stays "uploaded"). */
+function followStatus(imageId: number): HTMLElement {
+  const badge = h("span", { class: "badge status-unlabelled", "data-image": imageId }, "uploaded");
+  let polls = 0;
+  const poll = async () => {
+    polls += 1;
+    try {
+      const status = predictionStatus(await api.predictions(imageId));
+      if (status) {
+        badge.textContent = status.text;
+        badge.className = `badge ${status.css}`;
+        if (status.text !== "predicting…") return;
+      }
+    } catch {
+      // keep the badge; try again
+    }
+    if (polls < 60 && badge.isConnected) setTimeout(() => void poll(), 5000);
+  };
+  setTimeout(() => void poll(), 3000);
+  return badge;
+}
+
 function newImageRow(image: UploadedImage, name: string): HTMLTableRowElement {
   const href = `/images/${image.id}/`;
   return h("tr", { class: "image-row new", "data-image": image.id },
     h("td", { class: "thumbs" }, h("a", { href }, retryingThumbnail(image.id))),
     h("td", {}, h("a", { href }, image.name ?? name)),
-    h("td", {}, h("span", { class: "badge status-unlabelled" }, "uploaded")),
+    h("td", {}, followStatus(image.id)),
     h("td", {}, image.width ? `${image.width} × ${image.height}` : ""),
     h("td", {}, image.pixel_spacing_mm ? `${image.pixel_spacing_mm.toFixed(3)} mm` : h("span", { class: "muted" }, "uncalibrated")),
     h("td", {}, h("span", { class: "muted" }, "none")),
