@@ -18,9 +18,15 @@ app.autodiscover_tasks()
 
 @worker_ready.connect
 def _heartbeat_start(sender, **_kwargs) -> None:  # noqa: ANN001 - Celery's consumer
+    from django.conf import settings
+
     from enllasd_web.worker_status import heartbeat_start
 
-    heartbeat_start(hostname=sender.hostname, queues=[queue.name for queue in sender.task_consumer.queues])
+    queues = [queue.name for queue in sender.task_consumer.queues]
+    heartbeat_start(hostname=sender.hostname, queues=queues)
+    if "sam" in queues and settings.SAM_WARMUP_ON_START:
+        # The first click would otherwise wait for torch and the model to load (seconds, more on busy cores).
+        sender.app.send_task("inference.tasks.sam_warmup", args=[settings.SAM_DEFAULT_MODEL], queue="sam")
 
 
 @worker_shutdown.connect

@@ -48,6 +48,20 @@ def sam_embedding_compute(image_id: int, model: str) -> str:
     return "computed" if computed else "cached"
 
 
+@app.task(acks_late=False, time_limit=600, soft_time_limit=570)
+def sam_warmup(model: str) -> str:
+    """Load ``model`` into this worker process (queued by a sam worker when it starts, see enllasd_web/celery.py)."""
+    from inference.sam.promptable import SamUnavailable
+    from inference.sam.registry import get_segmenter
+
+    try:
+        get_segmenter(model)
+    except SamUnavailable as exc:  # the first click says why; nothing to retry
+        logger.warning("SAM model %s not loaded at start: %s", model, exc)
+        return "unavailable"
+    return "loaded"
+
+
 # The one task whose result is read (the API waits for it), hence ignore_result=False against the
 # project-wide CELERY_TASK_IGNORE_RESULT; not acknowledged late, since a redelivered decode has no caller.
 @app.task(acks_late=False, ignore_result=False, time_limit=600, soft_time_limit=570)

@@ -25,6 +25,7 @@ Environment variables (all optional unless stated):
 ``SAM_PRECOMPUTE_ON_UPLOAD``  compute the default model's image embedding after each upload (default on)
 ``BROKER_RETRY_AFTER_S``  after a failed publish to Redis, skip publishing for this long (default 30)
 ``SAM_DECODE_TIMEOUT_S``  how long an API call waits for a sam worker (default 60)
+``SAM_WARMUP_ON_START``  a worker of the ``sam`` queue loads the default model when it starts (default on)
 ``SQLITE_BUSY_TIMEOUT_S``  how long a SQLite writer waits for another one (default 30)
 """
 
@@ -165,6 +166,8 @@ if SAM_DEFAULT_MODEL not in {"litemedsam_bone", "litemedsam", f"sam_{SAM_MODEL_T
         f"SAM_DEFAULT_MODEL must be litemedsam_bone, litemedsam or sam_{SAM_MODEL_TYPE}, got {SAM_DEFAULT_MODEL!r}.")
 SAM_PRECOMPUTE_ON_UPLOAD = env_bool("SAM_PRECOMPUTE_ON_UPLOAD", True)
 SAM_DECODE_TIMEOUT_S = env_int("SAM_DECODE_TIMEOUT_S", 60)
+# A worker of the interactive "sam" queue loads the default model as soon as it starts, not on the first click.
+SAM_WARMUP_ON_START = env_bool("SAM_WARMUP_ON_START", True)
 
 ENLLASD_MAX_IMAGE_PIXELS = env_int("ENLLASD_MAX_IMAGE_PIXELS", 80_000_000)
 ENLLASD_MAX_UPLOAD_BYTES = env_int("ENLLASD_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
@@ -230,6 +233,7 @@ CELERY_TASK_ROUTES = {
     "annotations.tasks.*": {"queue": "default"},
     "inference.tasks.inference_*": {"queue": "inference"},
     "inference.tasks.sam_decode": {"queue": "sam"},
+    "inference.tasks.sam_warmup": {"queue": "sam"},
     "inference.tasks.sam_*": {"queue": "sam_batch"},
     "training.tasks.*": {"queue": "training"},
     "enllasd_web.tasks.*": {"queue": "default"},

@@ -11,6 +11,8 @@ os.environ.setdefault("MODEL_STORE", "var/test-model-store")
 from enllasd_web.settings.base import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Test workers load a SAM model only when a test asks them to (tests/reliability/test_worker_layout.py does).
+SAM_WARMUP_ON_START = env_bool("SAM_WARMUP_ON_START", False)  # noqa: F405
 
 # Test sessions that run at the same time on one machine (developers, CI) must not share a test
 # database or Celery queues: each session gets its own id, inherited by the worker processes it starts.

@@ -96,6 +96,15 @@ def test_a_busy_sam_worker_is_told_from_an_absent_one(annotator_client, image, s
     assert absent.status_code == 503 and absent.json()["extra"]["code"] == "sam_worker_absent"
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_sam_worker_loads_the_model_when_it_starts_not_on_the_first_click(tmp_path):
+    log = tmp_path / "worker.log"
+    with celery_worker_process(queues="sam", log=log, extra_env={"SAM_WARMUP_ON_START": "1"}):
+        assert wait_for(lambda: "'loaded'" in log.read_text(), timeout=600, interval=1.0), log.read_text()[-3000:]
+    assert "inference.tasks.sam_warmup" in log.read_text()
+
+
 @pytest.mark.django_db
 def test_a_heartbeat_expires_when_a_worker_dies_without_shutting_down(settings):
     from enllasd_web.worker_status import worker_heartbeat_write
