@@ -288,7 +288,8 @@ def _outside_use_flag(image: Image) -> str | None:
     """The "outside intended use" flag of the image's prediction (which then has no angles), if any."""
     prediction = prediction_for_image(image)
     alignment = (prediction.alignment if prediction is not None else None) or {}
-    flags = list(alignment.get("flags") or [])
+    item = getattr(prediction, "review_item", None) if prediction is not None else None
+    flags = list(alignment.get("flags") or []) + list(((item.priority_components or {}) if item else {}).get("flags", []))
     for leg in alignment.get("legs") or []:
         flags += list(leg.get("flags") or [])
     return outside_intended_use(flags)

@@ -123,6 +123,21 @@ def test_outside_intended_use_is_said_plainly_instead_of_angles(client, annotato
     assert "mLDFA" not in html.split("References")[0].split("<article")[1]
 
 
+def test_outside_intended_use_from_the_pipeline_flags_of_the_review_item(client, annotator) -> None:
+    """The pipeline reports "outside intended use" as its own flag (kept on the review item), not in the alignment."""
+    phantom = varus_phantom(88.0)
+    case = case_create(patient=patient_create(code="P-ANKLE-2"))
+    image = phantom_image(case, phantom)
+    prediction = Prediction.objects.create(
+        image=image, ensemble_version=active_ensemble(), status=JobStatus.SUCCEEDED, document={"shapes": []},
+        alignment={"width": image.width, "height": image.height, "pixel_spacing_mm": None, "legs": []})
+    review_item_create_for_prediction(prediction=prediction, pipeline_flags=[
+        "outside_intended_use: no full-length leg found (an AP hip-to-ankle radiograph is needed)"])
+    client.force_login(annotator)
+    html = client.get(f"/cases/{case.pk}/report/").content.decode()
+    assert "outside intended use, no angles (outside_intended_use: no full-length leg found" in html
+
+
 def test_metrics_csv_names_varus_and_valgus(reviewer_client) -> None:
     _two_leg_prediction()
     rows = list(csv.DictReader(io.StringIO(reviewer_client.get("/api/reports/metrics.csv").content.decode())))

@@ -110,3 +110,30 @@ def test_shortcuts_dialog_keeps_the_mouse_descriptions_readable(page, live_serve
     assert min(widths) > 200, widths
     assert max(heights) < 2.5 * line, heights  # at most two lines each
     _shot(page, "editor-shortcuts.png")
+
+
+def test_outside_intended_use_is_said_where_the_angles_would_be(page, live_server, login, reviewer):
+    """An image without a full-length leg: no angles, the pipeline's flag said plainly (queue, editor)."""
+    from annotations.review_services import review_item_create_for_prediction
+    from annotations.services import case_create, image_upload, patient_create
+    from inference.core.phantom import generate_phantom
+    from inference.models import EnsembleVersion, JobStatus, Prediction
+
+    ph = generate_phantom(seed=12, legs=1)
+    case = case_create(patient=patient_create(code="P-ANKLE"), acquisition_date=date(2025, 4, 3))
+    image = image_upload(case=case, data=phantom_png(ph), filename="ankle.png", uploaded_by=None)
+    ensemble, _ = EnsembleVersion.objects.get_or_create(name="e2e-ensemble", view="AP")
+    document = {**copy.deepcopy(ph.labelme), "shapes": []}
+    prediction = Prediction.objects.create(image=image, ensemble_version=ensemble, status=JobStatus.SUCCEEDED,
+                                           document=document, alignment={"width": image.width, "height": image.height,
+                                                                         "pixel_spacing_mm": None, "legs": []})
+    flag = "outside_intended_use: no full-length leg found (an AP hip-to-ankle radiograph is needed)"
+    item = review_item_create_for_prediction(prediction=prediction, pipeline_flags=[flag])
+    login("rita", "pw-rita")
+    page.goto(f"{live_server.url}/review/")
+    page.wait_for_selector(f"tr.review-row[data-item='{item.pk}']")
+    assert "Outside intended use: no angles" in page.inner_text(f"tr.review-row[data-item='{item.pk}'] td.legs")
+    open_editor(page, f"{live_server.url}/review/{item.pk}/")
+    page.wait_for_selector("#angles-outside-use")
+    assert "no full-length leg found" in page.inner_text("#angles-outside-use")
+    assert page.locator("table.angles-table").count() == 0

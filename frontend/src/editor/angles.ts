@@ -12,7 +12,7 @@ import { formatSpacing } from "../core/calibration";
 import { debounce, LatestOnly } from "../core/debounce";
 import { buildDocument, canonicalLabel, type Doc } from "../core/labelme";
 import { sameContent } from "../core/merge";
-import { legSideTitle, lldText, outsideIntendedUse, patientSideFlag } from "../core/clinicalText";
+import { legSideTitle, lldText, outsideIntendedUse } from "../core/clinicalText";
 import { normalRangeSource } from "../core/normals";
 import { clear, h } from "../ui/dom";
 import type { EditorStore } from "./store";
@@ -87,16 +87,19 @@ function metricCell(row: AngleRow, leg: number): HTMLTableRowElement {
 }
 
 /** The per-leg angle tables (side panel). */
-export function renderAnglesPanel(container: HTMLElement, store: EditorStore, busy: boolean): void {
+export function renderAnglesPanel(container: HTMLElement, store: EditorStore, busy: boolean, itemFlags: readonly string[] = []): void {
   clear(container);
   const alignment: AlignmentJson | null = store.alignment;
-  container.append(h("div", { class: "panel-note", id: "angles-state" }, busy ? "Updating…" : alignment ? "" : store.alignmentError ?? ""));
-  if (!alignment) return;
-  const outside = outsideIntendedUse([...(alignment.flags ?? []), ...alignment.legs.flatMap((leg) => leg.flags ?? [])]);
-  if (outside) {
+  // "Outside intended use" (no full-length leg): said plainly where the angles would be. The flag is the
+  // pipeline's, kept on the review item, or on the alignment itself.
+  const outside = outsideIntendedUse([...itemFlags, ...(alignment?.flags ?? []), ...(alignment?.legs ?? []).flatMap((leg) => leg.flags ?? [])]);
+  const note = busy ? "Updating…" : alignment ? "" : outside ? "" : store.alignmentError ?? "";
+  container.append(h("div", { class: "panel-note", id: "angles-state" }, note));
+  if (outside && !alignment?.legs?.length) {
     container.append(h("p", { class: "notice outside-use", id: "angles-outside-use" },
-      "Outside intended use: not a full-length leg radiograph, so no angles are given (", patientSideFlag(outside, alignment.legs), ")."));
+      "Outside intended use: not a full-length leg radiograph, so no angles are given (", outside, ")."));
   }
+  if (!alignment) return;
   const scale = store.calibration.provenance;
   if (alignment.pixel_spacing_mm === null) {
     container.append(h("p", { class: "muted small", id: "angles-length-note" }, "No pixel spacing: lengths are in pixels (angles are unaffected)."));

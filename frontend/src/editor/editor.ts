@@ -80,6 +80,12 @@ export class Editor {
     setNormalRanges(ctx.normal_ranges);
   }
 
+  /** The review item's stored flags (the pipeline's, e.g. "outside intended use"), for the angles panel. */
+  private itemFlags(): string[] {
+    const flags = this.reviewItem?.flags;
+    return Array.isArray(flags) ? flags.map(String) : [];
+  }
+
   async start(): Promise<void> {
     const message = byId("stage-message");
     try {
@@ -356,7 +362,7 @@ export class Editor {
 
   /** The scale was loaded or set: the angles panel's note depends on it; a new one re-measures. */
   private scaleChanged(calibrated: boolean): void {
-    renderAnglesPanel(byId("angles-panel"), this.store, this.angles.busy);
+    renderAnglesPanel(byId("angles-panel"), this.store, this.angles.busy, this.itemFlags());
     if (calibrated) void this.angles.compute();
   }
 
@@ -427,7 +433,7 @@ export class Editor {
     };
     showSam();
     renderLabelChooser(label, store);
-    renderAnglesPanel(anglesBody, store, false);
+    renderAnglesPanel(anglesBody, store, false, this.itemFlags());
     const workingTitle = this.ctx.mode === "review" ? "Working copy (prediction)" : "Working copy";
     const layersNote = this.ctx.mode === "read" ? "Reading blind: no revision, prediction or other reading is shown." : undefined;
     renderLayersPanel(layersBody, store, workingTitle, layersNote);
@@ -445,7 +451,7 @@ export class Editor {
     store.on("calibration", () => this.calibrationPanel?.update());
     store.on("sam", () => this.samPanel?.update());
     store.on("alignment", () => {
-      renderAnglesPanel(anglesBody, store, this.angles.busy);
+      renderAnglesPanel(anglesBody, store, this.angles.busy, this.itemFlags());
       renderLabelChooser(label, store); // the legs' patient sides follow the measured alignment
     });
     store.on("layers", () => renderLayersPanel(layersBody, store, workingTitle, layersNote));
