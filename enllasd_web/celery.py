@@ -1,4 +1,4 @@
-"""The Celery application. Workers: ``celery -A enllasd_web worker -Q default,inference,training,sam,sam_batch``
+"""The Celery application. Queues: default, inference, training, sam, sam_batch, sam_precompute
 (scripts/run and docker-compose.yml start one worker for the interactive ``sam`` queue and others for the rest).
 """
 

@@ -1,7 +1,7 @@
 """SAM assist: interactive decoding, embedding precompute, batch pre-labelling (services).
 
-The web process only validates, enqueues (decodes on the interactive ``sam`` queue, embeddings and batch jobs
-on ``sam_batch``) and waits (:func:`sam_decode_request`,
+The web process only validates, enqueues (decodes on the interactive ``sam`` queue, embeddings after upload
+on ``sam_precompute``, pre-labelling jobs on ``sam_batch``) and waits (:func:`sam_decode_request`,
 :func:`prelabel_job_start`, :func:`sam_embedding_enqueue`); it never imports torch. The functions that
 run a model (:func:`sam_image_decode`, :func:`sam_embedding_get_or_compute`, :func:`prelabel_job_run`)
 run in a sam worker, called by the tasks in :mod:`inference.tasks`.
@@ -155,7 +155,7 @@ def sam_embedding_enqueue(*, image: Image) -> None:
             return
         from inference.tasks import sam_embedding_compute
 
-        publish(sam_embedding_compute, args=[image.pk, name], queue="sam_batch")
+        publish(sam_embedding_compute, args=[image.pk, name], queue="sam_precompute")
     except Exception as exc:  # noqa: BLE001 - any failure here must not fail the upload
         logger.warning("Could not queue the SAM embedding of image %s: %s", image.pk, exc)
 

@@ -32,7 +32,7 @@ def inference_prediction_run(self, prediction_id: int) -> str:  # noqa: ANN001 -
     return "succeeded"
 
 
-# --- SAM assist: decodes on the interactive "sam" queue, the rest on "sam_batch" (CELERY_TASK_ROUTES) ------
+# --- SAM assist: decodes on "sam", embeddings on "sam_precompute", pre-labelling on "sam_batch" --------------
 
 
 @app.task(acks_late=True, reject_on_worker_lost=True, time_limit=1800, soft_time_limit=1700)

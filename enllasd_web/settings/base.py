@@ -225,15 +225,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# "sam" carries only interactive decodes (a person is waiting for each); SAM work nobody waits for (embeddings
-# after upload, batch pre-labelling) goes to "sam_batch" with the other bulk queues, so an import of hundreds
-# of images never stands between a click and its answer (scripts/run, docker-compose.yml).
-CELERY_TASK_QUEUES_NAMES = ("default", "inference", "training", "sam", "sam_batch")
+# "sam" carries only interactive decodes (a person is waiting for each), with a worker of its own; the rest goes
+# to the bulk worker, so an import of hundreds of images never stands between a click and its answer
+# (scripts/run, docker-compose.yml). Embeddings made after each upload ("sam_precompute") and pre-labelling jobs
+# a person started ("sam_batch") have queues of their own: a worker takes from its queues in turn, so a job
+# starts after the tasks in progress, not after every embedding an import queued.
+CELERY_TASK_QUEUES_NAMES = ("default", "inference", "training", "sam", "sam_batch", "sam_precompute")
 CELERY_TASK_ROUTES = {
     "annotations.tasks.*": {"queue": "default"},
     "inference.tasks.inference_*": {"queue": "inference"},
     "inference.tasks.sam_decode": {"queue": "sam"},
     "inference.tasks.sam_warmup": {"queue": "sam"},
+    "inference.tasks.sam_embedding_compute": {"queue": "sam_precompute"},
     "inference.tasks.sam_*": {"queue": "sam_batch"},
     "training.tasks.*": {"queue": "training"},
     "enllasd_web.tasks.*": {"queue": "default"},

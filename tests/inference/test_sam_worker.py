@@ -34,7 +34,7 @@ def sam_media(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sam_worker(sam_media, django_db_setup):
-    with override_settings(MEDIA_ROOT=sam_media), celery_worker(queues="sam,sam_batch") as process:
+    with override_settings(MEDIA_ROOT=sam_media), celery_worker(queues="sam,sam_batch,sam_precompute") as process:
         yield process
 
 

@@ -1,8 +1,9 @@
 """The worker layout keeps SAM interactive, tells a busy SAM worker from a missing one, and keeps installs apart.
 
-* Interactive decodes are the only messages on the ``sam`` queue: embeddings of uploads and batch jobs go to
-  ``sam_batch``, which the bulk worker consumes, so a 242-image import never stands between a click and its
-  answer. ``scripts/run`` and ``docker-compose.yml`` give ``sam`` a worker of its own.
+* Interactive decodes are the only messages on the ``sam`` queue: embeddings of uploads go to ``sam_precompute``
+  and pre-labelling jobs to ``sam_batch``, which the bulk worker consumes, so a 242-image import never stands
+  between a click and its answer. ``scripts/run`` and ``docker-compose.yml`` give ``sam`` a worker of its own.
+  A worker takes from its queues in turn, so a pre-labelling job does not wait for the import's embeddings.
 * Workers write a heartbeat naming their queues (``enllasd_web/worker_status.py``); when a decode times out
   the API says whether the sam worker is busy (and how many requests wait) or absent.
 * Every Redis key carries a per-install prefix, so two installs on one host sharing Redis database 0 never
@@ -23,7 +24,9 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 from kombu import Connection
 
+from annotations.models import Image
 from annotations.services import image_upload
+from inference.sam_services import prelabel_job_start
 from enllasd_web.worker_status import queue_state, worker_heartbeat_clear
 from tests.conftest import REPO_ROOT, png_bytes
 from tests.reliability.processes import celery_worker_process
@@ -68,8 +71,30 @@ def test_upload_queues_the_sam_embedding_on_the_batch_queue_not_the_interactive_
     with django_capture_on_commit_callbacks(execute=True):
         image_upload(case=case, data=png_bytes(seed=3), filename="a.png", uploaded_by=None)
     assert queue_state(queue="sam").waiting == 0
-    assert queue_state(queue="sam_batch").waiting == 1
+    assert queue_state(queue="sam_precompute").waiting == 1
+    assert queue_state(queue="sam_batch").waiting == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        prelabel_job_start(image_ids=[Image.objects.get().pk], boxes=None)
+    assert queue_state(queue="sam_batch").waiting == 1 and queue_state(queue="sam").waiting == 0
     app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_prelabel_job_does_not_wait_for_the_embeddings_an_import_queued(tmp_path):
+    from enllasd_web.celery import app
+    from tests.reliability.worker_tasks import nap
+
+    app.control.purge()
+    backlog = [nap.apply_async(args=[0.3], queue="sam_precompute").id for _ in range(8)]
+    job = nap.apply_async(args=[0.3], queue="sam_batch").id  # queued last, as a person's job after an import
+    log = tmp_path / "worker.log"
+    with celery_worker_process(queues="sam_precompute,sam_batch", include=("tests.reliability.worker_tasks",),
+                               log=log):
+        assert wait_for(lambda: log.read_text().count("succeeded") == 9, timeout=120), log.read_text()[-3000:]
+    finished = re.findall(r"tests\.reliability\.nap\[([0-9a-f-]+)\] succeeded", log.read_text())
+    assert sorted(finished) == sorted([*backlog, job])
+    assert finished.index(job) <= 1, finished  # taken in turn with the backlog, not after it
 
 
 @pytest.mark.django_db(transaction=True)
