@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from annotations import review_services
 from annotations.apis import _paginated
 from annotations.models import Cohort, Image, ReviewEvent, ReviewItem, ReviewStatus, SpacingSource, View
+from clinical.core.normal_ranges import classify
 from enllasd_web.pagination import LimitOffsetPagination
 from enllasd_web.parsers import SafeJSONParser
 from enllasd_web.roles import IsReviewer
@@ -36,6 +37,9 @@ _ERROR = inline_serializer("ReviewError", {"message": serializers.CharField(), "
 class MetricValueSdSerializer(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
     sd = serializers.FloatField(allow_null=True)
+    status = serializers.CharField(
+        required=False, help_text="low, normal, high or no_reference: the report's judgement, with the normal "
+                                  "range at the patient's age (clinical.core.normal_ranges).")
 
 
 class LengthValueSerializer(serializers.Serializer):
@@ -82,8 +86,19 @@ def _username(user: Any) -> str | None:
     return user.get_username() if user is not None else None
 
 
-def _key_metrics(alignment: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Per leg: sides and ``{"value", "sd"}`` of the metrics a reviewer scans first."""
+def _age_years(birth_year: int | None, acquired: datetime.date | None) -> float | None:
+    """Age at the visit in whole years, as the report computes it (``None`` when unknown: adult ranges)."""
+    if birth_year is None or acquired is None or acquired.year < birth_year:
+        return None
+    return float(acquired.year - birth_year)
+
+
+def _key_metrics(alignment: dict[str, Any] | None, age_years: float | None = None) -> list[dict[str, Any]]:
+    """Per leg: sides and ``{"value", "sd", "status"}`` of the metrics a reviewer scans first.
+
+    ``status`` is the report's judgement (the same table and the patient's age), so the queue colours
+    a child's value as the report judges it (issue 16, item 6).
+    """
     rows = []
     for leg in (alignment or {}).get("legs", []):
         metrics = leg.get("metrics", {})
@@ -91,6 +106,8 @@ def _key_metrics(alignment: dict[str, Any] | None) -> list[dict[str, Any]]:
         for name in KEY_METRICS:
             metric = metrics.get(name)
             row[name] = None if metric is None else {"value": metric.get("value"), "sd": metric.get("sd")}
+            if metric is not None and metric.get("value") is not None:
+                row[name]["status"] = classify(name, float(metric["value"]), unit="deg", age_years=age_years).status
         length = metrics.get("leg_length")
         if isinstance(length, dict) and length.get("value") is not None:
             row["leg_length"] = {"value": length["value"], "unit": length.get("unit") or "px"}
@@ -130,7 +147,8 @@ class ReviewItemRowSerializer(serializers.Serializer):
 
     @extend_schema_field(LegKeyMetricsSerializer(many=True))
     def get_legs(self, item: ReviewItem) -> list[dict[str, Any]]:
-        return _key_metrics(item.prediction.alignment)
+        case = item.image.case
+        return _key_metrics(item.prediction.alignment, _age_years(case.patient.birth_year, case.acquisition_date))
 
     @extend_schema_field(LengthValueSerializer(allow_null=True))
     def get_lld(self, item: ReviewItem) -> dict[str, Any] | None:
@@ -149,7 +167,7 @@ class ReviewItemRowSerializer(serializers.Serializer):
 _ROW_VALUES = (
     "id", "status", "priority", "priority_components", "image_id", "image__width", "image__height",
     "image__head_revision_id", "image__case_id", "image__case__acquisition_date", "image__case__view",
-    "image__case__patient__code", "image__case__patient__cohort", "prediction_id",
+    "image__case__patient__code", "image__case__patient__cohort", "image__case__patient__birth_year", "prediction_id",
     "prediction__ensemble_version_id", "prediction__ensemble_version__name", "prediction__alignment",
     "assignee_username", "decided_by_username", "decided_at", "revision_id", "created_at", "updated_at",
 )
@@ -195,7 +213,8 @@ def _review_row(values: dict[str, Any], zone: datetime.tzinfo) -> dict[str, Any]
         "prediction": values["prediction_id"],
         "ensemble": {"id": values["prediction__ensemble_version_id"],
                      "name": values["prediction__ensemble_version__name"]},
-        "legs": _key_metrics(values["prediction__alignment"]),
+        "legs": _key_metrics(values["prediction__alignment"],
+                             _age_years(values["image__case__patient__birth_year"], acquired)),
         "lld": _lld(values["prediction__alignment"]),
         "flags": list((values["priority_components"] or {}).get("flags", [])),
         "head_revision": values["image__head_revision_id"],

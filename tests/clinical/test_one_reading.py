@@ -27,6 +27,7 @@ from annotations.services import case_create, patient_create
 from clinical.selectors.measurements import image_measurement
 from clinical.selectors.reports import case_report
 from tests.clinical.factories import active_ensemble, approve, phantom_image, varus_phantom
+from inference.core.labelme_alignment import align_labelme_document
 from inference.models import JobStatus, Prediction
 
 pytestmark = pytest.mark.django_db
@@ -257,3 +258,22 @@ def test_review_flags_are_stored_with_image_sides_and_read_with_patient_sides() 
     legs = prediction.alignment["legs"]
     assert patient_side_flag("left: MPTA: tibial plateau boundary too short", legs) == \
         "right leg (image left): MPTA: tibial plateau boundary too short"
+
+
+def test_queue_judges_key_metrics_like_the_report_at_the_patients_age(reviewer_client) -> None:
+    """Item 6: a toddler's MPTA is not coloured with adult limits in the queue when the report does not judge it."""
+    _, _, adult_prediction = _two_leg_prediction(extreme=True)  # born 1970: adult ranges; MPTA 106.5° is high
+    review_item_create_for_prediction(prediction=adult_prediction)
+    phantom = varus_phantom(80.0)
+    child_case = case_create(patient=patient_create(code="P-TODDLER", birth_year=2024),
+                             acquisition_date=date(2025, 6, 1))
+    child = phantom_image(child_case, phantom)
+    alignment = align_labelme_document(phantom.labelme, image_size=(child.width, child.height)).to_json()
+    child_prediction = Prediction.objects.create(image=child, ensemble_version=active_ensemble(),
+                                                 status=JobStatus.SUCCEEDED, document=copy.deepcopy(phantom.labelme),
+                                                 alignment=alignment)
+    review_item_create_for_prediction(prediction=child_prediction)
+    rows = {row["patient_code"]: row for row in reviewer_client.get("/api/review/items/?status=all").json()["results"]}
+    assert rows["P-READ"]["legs"][0]["MPTA"]["status"] == "high"
+    assert rows["P-TODDLER"]["legs"][0]["MPTA"]["value"] == pytest.approx(80.0, abs=0.5)
+    assert rows["P-TODDLER"]["legs"][0]["MPTA"]["status"] == "no_reference"  # as the report: no cited range at 1 y

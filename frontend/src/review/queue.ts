@@ -88,7 +88,11 @@ export function flagsOf(item: ReviewItem): string[] {
 
 export function metricChip(name: string, title: string, metric: MetricJson | null | undefined): HTMLElement {
   const value = metric?.value ?? null;
-  const { status, uncertain } = classify(name, value, { unit: metric?.unit, p2_5: metric?.p2_5, p97_5: metric?.p97_5 });
+  const local = classify(name, value, { unit: metric?.unit, p2_5: metric?.p2_5, p97_5: metric?.p97_5 });
+  // The server's judgement (the report's, at the patient's age) wins over the adult table.
+  const server = (metric as { status?: string } | null | undefined)?.status;
+  const status = server === "low" || server === "high" || server === "normal" ? server : server ? "unknown" : local.status;
+  const uncertain = local.uncertain;
   const sd = metric?.sd;
   const judged = status === "low" || status === "high";
   const isLength = metric?.unit === "mm" || metric?.unit === "px";
