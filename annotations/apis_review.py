@@ -22,8 +22,18 @@ from rest_framework.views import APIView
 
 from annotations import review_services
 from annotations.apis import _paginated
-from annotations.models import Cohort, Image, ReviewEvent, ReviewItem, ReviewStatus, SpacingSource, View
+from annotations.models import (
+    AnnotationRevision,
+    Cohort,
+    Image,
+    ReviewEvent,
+    ReviewItem,
+    ReviewStatus,
+    SpacingSource,
+    View,
+)
 from clinical.core.normal_ranges import classify
+from enllasd_web.exceptions import InvalidInput
 from enllasd_web.pagination import LimitOffsetPagination
 from enllasd_web.parsers import SafeJSONParser
 from enllasd_web.roles import IsReviewer
@@ -484,6 +494,11 @@ class AlignApi(APIView):
             required=False, min_value=1,
             help_text="The image the document belongs to: its scale (DICOM or a user calibration) gives lengths in mm.",
         )
+        revision = serializers.IntegerField(
+            required=False, min_value=1,
+            help_text="A saved revision the document is unchanged from: its stored document is aligned instead of the "
+                      "posted one (which the browser rounds to 0.01 px), so the values are the report's.",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -496,12 +511,19 @@ class AlignApi(APIView):
         values = data.validated_data
         spacing = None
         image_id = None
+        document = values["document"]
+        if "revision" in values:
+            revision = get_object_or_404(AnnotationRevision, pk=values["revision"])
+            if values.get("image", revision.image_id) != revision.image_id:
+                raise InvalidInput("The revision belongs to another image.", {"code": "revision_of_another_image"})
+            values.setdefault("image", revision.image_id)
+            document = revision.document
         if "image" in values:
             image = get_object_or_404(Image, pk=values["image"])
             image_id = image.pk
             if image.spacing_source != SpacingSource.NONE and (image.pixel_spacing_mm or 0) > 0:
                 spacing = image.pixel_spacing_mm
         return Response(review_services.labelme_alignment_compute(
-            document=values["document"], width=values.get("width"), height=values.get("height"),
+            document=document, width=values.get("width"), height=values.get("height"),
             pixel_spacing_mm=spacing, image_id=image_id, mc_samples=values["mc_samples"],
         ))

@@ -277,3 +277,23 @@ def test_queue_judges_key_metrics_like_the_report_at_the_patients_age(reviewer_c
     assert rows["P-READ"]["legs"][0]["MPTA"]["status"] == "high"
     assert rows["P-TODDLER"]["legs"][0]["MPTA"]["value"] == pytest.approx(80.0, abs=0.5)
     assert rows["P-TODDLER"]["legs"][0]["MPTA"]["status"] == "no_reference"  # as the report: no cited range at 1 y
+
+
+def test_align_api_aligns_the_saved_revision_the_editor_has_not_changed(annotator_client, annotator) -> None:
+    """The browser rounds coordinates to 0.01 px; with ``revision`` the stored document is aligned instead."""
+    phantom = varus_phantom(85.0)
+    case = case_create(patient=patient_create(code="P-ROUND"))
+    image = phantom_image(case, phantom)
+    approve(image, phantom.labelme, author=annotator)
+    image.refresh_from_db()
+    rounded = copy.deepcopy(image.head_revision.document)
+    for shape in rounded["shapes"]:
+        shape["points"] = [[round(x, 2), round(y, 2)] for x, y in shape["points"]]
+    report = image_measurement(image).alignment["legs"][0]["metrics"]
+    body = {"document": rounded, "image": image.pk, "revision": image.head_revision_id}
+    live = annotator_client.post("/api/align/", body, content_type="application/json").json()["legs"][0]["metrics"]
+    for name in ("NSA", "aLDFA", "mLDFA", "MPTA", "hka_deviation_deg"):
+        assert live[name]["value"] == report[name]["value"], name
+    other = phantom_image(case_create(patient=patient_create(code="P-OTHER")), varus_phantom(86.0), name="o.png")
+    wrong = annotator_client.post("/api/align/", {**body, "image": other.pk}, content_type="application/json")
+    assert wrong.status_code == 400 and wrong.json()["extra"]["code"] == "revision_of_another_image"

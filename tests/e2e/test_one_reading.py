@@ -137,3 +137,29 @@ def test_outside_intended_use_is_said_where_the_angles_would_be(page, live_serve
     page.wait_for_selector("#angles-outside-use")
     assert "no full-length leg found" in page.inner_text("#angles-outside-use")
     assert page.locator("table.angles-table").count() == 0
+
+
+def test_editor_settles_on_the_reports_values_and_spread(page, live_server, login, annotator):
+    """Item 6: for the saved revision, the editor's NSA (value and spread) is the report's."""
+    from annotations.models import RevisionSource
+    from annotations.services import annotation_revision_submit, case_create, image_upload, patient_create
+    from inference.core.phantom import generate_phantom
+
+    ph = generate_phantom(seed=13, legs=2)
+    case = case_create(patient=patient_create(code="P-AGREE", birth_year=1970), acquisition_date=date(2025, 2, 2))
+    image = image_upload(case=case, data=phantom_png(ph), filename="agree.png", uploaded_by=None)
+    annotation_revision_submit(image=image, document=copy.deepcopy(ph.labelme), base_revision_id=None,
+                               source=RevisionSource.IMPORTED, author=annotator)
+    login("anna", "pw-anna")
+    open_editor(page, f"{live_server.url}/images/{image.pk}/")
+    nsa = "tr.metric-row[data-metric='NSA'][data-leg='0']"
+    page.wait_for_selector(nsa, timeout=30_000)
+    page.wait_for_function("!document.querySelector('#angles-provisional') && "
+                           "!document.querySelector('#angles-state')?.textContent.includes('Updating')", timeout=30_000)
+    editor_value = page.inner_text(f"{nsa} td.value")
+    editor_spread = page.inner_text(f"{nsa} td.sd").replace(" ", "")
+    page.goto(f"{live_server.url}/cases/{case.pk}/report/")
+    first_leg = page.locator("article.report table.metrics").first
+    report_row = first_leg.locator("tr", has=page.locator("td[data-metric='NSA']")).inner_text()
+    assert editor_value in report_row, (editor_value, report_row)
+    assert editor_spread.lstrip("±") in report_row.replace(" ", ""), (editor_spread, report_row)

@@ -81,6 +81,25 @@ describe("live angles (mocked /api/align/)", () => {
     const angles = new AnglesController(store);
     store.commit({ ...store.doc });
     expect(angles.schedule.pending).toBe(true);
+    expect(angles.settle.pending).toBe(true);
     angles.schedule.cancel();
+    angles.settle.cancel();
+  });
+
+  it("estimates fast while drawing, then computes as the report does once the drawing rests", async () => {
+    const sent: Record<string, unknown>[] = [];
+    setFetch((async (_url: string, init: RequestInit) => {
+      sent.push(JSON.parse(String(init.body)));
+      return json({ width: 100, height: 300, pixel_spacing_mm: null, legs: [{ image_side: "left", anatomical_side: null, joints: {}, metrics: {}, flags: [] }] });
+    }) as unknown as typeof fetch);
+    const store = storeWithJoints();
+    const angles = new AnglesController(store, () => 7);
+    await angles.compute();
+    expect(sent[0].mc_samples).toBe(200);
+    expect(sent[0].image).toBe(7);
+    expect(store.alignmentProvisional).toBe(true);
+    await angles.compute(true);
+    expect("mc_samples" in sent[1]).toBe(false); // the server's default: the report's computation
+    expect(store.alignmentProvisional).toBe(false);
   });
 });

@@ -18,28 +18,44 @@ import { clear, h } from "../ui/dom";
 import type { EditorStore } from "./store";
 
 export const ALIGN_DEBOUNCE_MS = 250;
+/** While the drawing changes: a fast estimate (values within about 0.1°, spread wider). */
+export const FAST_MC_SAMPLES = 200;
+/** Once it has rested this long: the full computation the report uses (the server's default samples). */
+export const SETTLE_MS = 900;
 
 export class AnglesController {
   private readonly latest = new LatestOnly();
   private abort: AbortController | null = null;
   readonly schedule = debounce(() => void this.compute(), ALIGN_DEBOUNCE_MS);
+  readonly settle = debounce(() => void this.compute(true), SETTLE_MS);
   busy = false;
   /** A document whose alignment is already known (review mode: the prediction and its stored
    * alignment, with the ensemble's spread); shown without a request while the document equals it. */
   reference: { doc: Doc; alignment: AlignmentJson } | null = null;
+  /** Whether `store.baseDoc` is the saved revision `store.baseRevision` (edit mode; in review mode it is the prediction). */
+  baseIsRevision = true;
 
   /** ``imageId`` names the image whose scale (DICOM or a calibration) turns lengths into mm. */
   constructor(private readonly store: EditorStore, private readonly imageId: () => number | null = () => null) {
-    store.on("doc", () => this.schedule());
+    store.on("doc", () => {
+      this.schedule();
+      this.settle();
+    });
   }
 
-  async compute(): Promise<void> {
+  /**
+   * Align the working document. `full`: with the server's default Monte-Carlo samples, exactly as the
+   * report computes the saved revision (issue 16, item 6); otherwise the fast estimate shown while
+   * drawing, marked provisional until the full answer replaces it.
+   */
+  async compute(full = false): Promise<void> {
     const store = this.store;
     if (this.reference && sameContent(store.doc, this.reference.doc)) {
       this.latest.invalidate();
       this.abort?.abort();
       this.busy = false;
       store.alignment = this.reference.alignment;
+      store.alignmentProvisional = false;
       store.alignmentError = null;
       store.emit("alignment");
       return;
@@ -59,10 +75,18 @@ export class AnglesController {
     store.emit("alignment");
     try {
       const image = this.imageId();
-      const body = { document: buildDocument(store.doc), width: store.imageWidth, height: store.imageHeight, ...(image === null ? {} : { image }) };
+      // Unchanged from a saved revision: the server aligns the stored document (this one is rounded to
+      // 0.01 px), so the numbers are exactly the report's.
+      const saved = this.baseIsRevision && store.baseRevision !== null && store.baseDoc !== null && sameContent(store.doc, store.baseDoc);
+      const body = {
+        document: buildDocument(store.doc), width: store.imageWidth, height: store.imageHeight,
+        ...(image === null ? {} : { image }), ...(full ? {} : { mc_samples: FAST_MC_SAMPLES }),
+        ...(saved ? { revision: store.baseRevision } : {}),
+      };
       const result = await this.latest.run(() => api.align(body, abort.signal));
       if (result === undefined) return;
       store.alignment = result;
+      store.alignmentProvisional = !full;
       store.alignmentError = result.legs?.length ? null : "No leg could be measured.";
     } catch (error) {
       if ((error as Error).name === "AbortError") return;
@@ -95,6 +119,9 @@ export function renderAnglesPanel(container: HTMLElement, store: EditorStore, bu
   const outside = outsideIntendedUse([...itemFlags, ...(alignment?.flags ?? []), ...(alignment?.legs ?? []).flatMap((leg) => leg.flags ?? [])]);
   const note = busy ? "Updating…" : alignment ? "" : outside ? "" : store.alignmentError ?? "";
   container.append(h("div", { class: "panel-note", id: "angles-state" }, note));
+  if (alignment && store.alignmentProvisional && !busy) {
+    container.append(h("p", { class: "muted small", id: "angles-provisional" }, "Quick estimate while you draw; the full computation (as in the report) follows."));
+  }
   if (outside && !alignment?.legs?.length) {
     container.append(h("p", { class: "notice outside-use", id: "angles-outside-use" },
       "Outside intended use: not a full-length leg radiograph, so no angles are given (", outside, ")."));

@@ -142,6 +142,7 @@ export class Editor {
 
     await this.mountStage();
     this.angles = new AnglesController(store, () => this.image?.id ?? null);
+    this.angles.baseIsRevision = ctx.mode !== "review"; // review: the base document is the prediction
     const stored = this.reviewItem?.alignment;
     if (stored && Array.isArray(stored.legs) && store.baseDoc) this.angles.reference = { doc: store.baseDoc, alignment: stored };
     this.sam = new SamController(store, () => this.image.id);
@@ -149,7 +150,7 @@ export class Editor {
     this.buildChrome();
     this.installShortcuts();
     this.exposeTestHook();
-    void this.angles.compute();
+    void this.angles.compute(true); // the loaded document: computed as the report computes it
     void this.sam.loadModels();
     void this.calibration.load();
     document.body.dataset.editorReady = "1";
@@ -363,7 +364,7 @@ export class Editor {
   /** The scale was loaded or set: the angles panel's note depends on it; a new one re-measures. */
   private scaleChanged(calibrated: boolean): void {
     renderAnglesPanel(byId("angles-panel"), this.store, this.angles.busy, this.itemFlags());
-    if (calibrated) void this.angles.compute();
+    if (calibrated) void this.angles.compute(true);
   }
 
   acceptSam(): void {

@@ -86,6 +86,8 @@ export class EditorStore {
   calibration: CalibrationState = { points: [], provenance: null, busy: false, error: null };
   alignment: AlignmentJson | null = null;
   alignmentError: string | null = null;
+  /** The alignment shown is the fast estimate, not yet the full computation (angles.ts). */
+  alignmentProvisional = false;
   prediction: PredictionInfo | null = null;
   /** A SAM polygon was accepted since the last save (the revision's source is then sam_assisted). */
   samAssisted = false;
