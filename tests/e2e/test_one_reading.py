@@ -160,6 +160,6 @@ def test_editor_settles_on_the_reports_values_and_spread(page, live_server, logi
     editor_spread = page.inner_text(f"{nsa} td.sd").replace(" ", "")
     page.goto(f"{live_server.url}/cases/{case.pk}/report/")
     first_leg = page.locator("article.report table.metrics").first
-    report_row = first_leg.locator("tr", has=page.locator("td[data-metric='NSA']")).inner_text()
+    report_row = first_leg.locator("tr", has=page.locator("td:text-is('NSA')")).inner_text()
     assert editor_value in report_row, (editor_value, report_row)
     assert editor_spread.lstrip("±") in report_row.replace(" ", ""), (editor_spread, report_row)
