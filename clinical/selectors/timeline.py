@@ -160,6 +160,7 @@ def _point_json(point: SeriesPoint) -> dict[str, Any]:
         "image_id": point.image_id,
         "source": point.source,
         "value": round(reading.value, 4),
+        "display": point.value_text,  # as the page and the CSV say it: "171.0° (9.0° valgus)"
         "sd": None if reading.sd is None else round(reading.sd, 4),
         "p2_5": None if reading.p2_5 is None else round(reading.p2_5, 4),
         "p97_5": None if reading.p97_5 is None else round(reading.p97_5, 4),

@@ -161,6 +161,8 @@ def test_timeline_reads_hka_the_same_way(client, annotator, annotator_client) ->
     rows = list(csv.DictReader(io.StringIO(annotator_client.get(
         f"/api/patients/{case.patient.pk}/timeline.csv?metric=hka_deviation_deg").content.decode())))
     assert {row["display"] for row in rows} == {"171.0° (9.0° valgus)", "176.9° (3.1° varus)"}
+    body = annotator_client.get(f"/api/patients/{case.patient.pk}/timeline/?metric=hka_deviation_deg").json()
+    assert {p["display"] for s in body["series"] for p in s["points"]} == {"171.0° (9.0° valgus)", "176.9° (3.1° varus)"}
 
 
 def test_queue_rows_carry_leg_length_and_lld(reviewer_client) -> None:
