@@ -107,3 +107,13 @@ describe("angles overlay geometry", () => {
     expect(o.labels).toEqual([]);
   });
 });
+
+describe("landmarks of newer alignments (issue 14)", () => {
+  it("draws the femoral-head apex and knee joint-line ends as points; older alignments have none", () => {
+    const withMarks = { ...leg, landmarks: { femoral_head_apex: [100, 40], medial_knee_joint_line: [120, 500], lateral_knee_joint_line: [80, 502] } } as LegAlignmentJson;
+    const o = legOverlay(withMarks, 0, 1);
+    expect(o.points.map((p) => p.name)).toEqual(["femoral_head_apex", "medial_knee_joint_line", "lateral_knee_joint_line"]);
+    expect(o.segments.some((s) => s.kind === "joint-line")).toBe(true); // points are not segments: joint lines still drawn
+    expect(legOverlay(leg, 0, 1).points).toEqual([]);
+  });
+});

@@ -45,6 +45,8 @@ export interface LegOverlay {
   segments: Segment[];
   cora: { at: Point; text: string; metric: string; side: number }[];
   labels: OverlayLabel[];
+  /** Landmark points of newer alignments (issue 14): femoral-head apex, knee joint-line ends. */
+  points: { at: Point; name: string }[];
 }
 
 /**
@@ -105,6 +107,11 @@ function metricText(name: string, m: MetricJson | null | undefined, digits = 1):
   return `${name} ${fixed(v, digits)}°`;
 }
 
+/** Landmarks given as single points (`{"femoral_head_apex": [x, y], ...}`), in a fixed order. */
+export function landmarkPoints(landmarks: Record<string, unknown> | undefined): { at: Point; name: string }[] {
+  return Object.entries(landmarks ?? {}).filter(([, raw]) => isPoint(raw)).map(([name, raw]) => ({ at: raw as Point, name }));
+}
+
 function landmarkSegments(landmarks: Record<string, unknown> | undefined): Segment[] {
   const out: Segment[] = [];
   for (const [name, raw] of Object.entries(landmarks ?? {})) {
@@ -127,7 +134,7 @@ export interface LegBones {
 }
 
 export function legOverlay(leg: LegAlignmentJson, index: number, legCount: number, bones: LegBones = {}): LegOverlay {
-  const overlay: LegOverlay = { leg: index, segments: [], cora: [], labels: [] };
+  const overlay: LegOverlay = { leg: index, segments: [], cora: [], labels: [], points: landmarkPoints(leg.landmarks) };
   const { hip, knee, ankle } = leg.joints ?? {};
   const m = leg.metrics ?? {};
   const medial = medialSign(leg, legCount);

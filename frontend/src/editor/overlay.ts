@@ -243,6 +243,11 @@ export class Overlay {
       for (const cora of overlay.cora) {
         g.append(this.marker(cora.at, 7, { class: "cora", "vector-effect": "non-scaling-stroke", "data-metric": cora.metric }));
       }
+      for (const point of overlay.points) {
+        const marker = this.marker(point.at, 4, { class: "landmark-point", "vector-effect": "non-scaling-stroke", "data-name": point.name });
+        marker.append(svg("title", {}, point.name.replace(/_/g, " ")));
+        g.append(marker);
+      }
       this.anglesGroup.append(g);
     });
   }
