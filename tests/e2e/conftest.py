@@ -19,7 +19,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 # Tests write their screenshots under var/ (ignored by git): a test run must not rewrite the tracked pictures in
 # docs/screenshots. Refresh those on purpose with ENLLASD_SCREENSHOTS=docs/screenshots (issue 16, item 11).
-SCREENSHOT_DIR = Path(os.environ.get("ENLLASD_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "var" / "screenshots")
+SCREENSHOT_DIR = Path(os.environ.get("ENLLASD_SCREENSHOTS")
+                      or Path(__file__).resolve().parents[2] / "var" / "screenshots")
 
 
 def _bundle_is_stale(manifest: Path) -> bool:
