@@ -65,7 +65,20 @@ def load_ensemble(directory: Path, *, device: str | None = None, options: dict[s
             keypoint_weights=(None if manifest.get("keypoint_weights") is None
                               else np.asarray(manifest["keypoint_weights"], dtype=np.float64)),
             options={**manifest.get("inference_options", {}), **(options or {})},
+            input_mode=manifest.get("input_mode", "image"),
+            localiser=_load_localiser(directory, manifest, device),
         )
         _CACHE.clear()  # one ensemble per worker process at a time keeps memory bounded
         _CACHE[key] = ensemble
         return ensemble
+
+
+def _load_localiser(directory: Path, manifest: dict[str, Any], device: str) -> Any:
+    """The leg localiser of a ``leg_crops`` ensemble (``manifest["localiser"]``: its folder), else None."""
+    if manifest.get("input_mode", "image") != "leg_crops":
+        return None
+    if not manifest.get("localiser"):
+        raise ArtifactError(f"{directory}/ensemble.json: input_mode leg_crops needs a 'localiser' folder")
+    from inference.backends.leg_localiser import load
+
+    return load(directory / manifest["localiser"], device=device)

@@ -13,8 +13,8 @@ The ensemble is a plain object (:class:`LoadedEnsemble`); loading artifacts (tor
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,10 +25,15 @@ from inference.backends.base import KeypointModel, KeypointPrediction, Segmentat
 from inference.core.alignment import AlignmentResult, align_label_map
 from inference.core.keypoint_ensemble import KeypointEnsembleResult, ensemble_keypoints
 from inference.core.knee_update import update_knee
+from inference.core.leg_crops import LegCrop, clahe, leg_crop_from_landmarks
 from inference.core.legs import FEMUR, JOINT_NAMES, TIBIA, AnatomicalSide, LegJoints
 from inference.core.metrics import iou
 from inference.core.pruning import prune_label_map
 from inference.core.segmentation_ensemble import majority_vote, nested_stack_predict
+
+
+#: The flag of an image in which no full-length leg was found: no angles are measured on it.
+OUTSIDE_INTENDED_USE = "outside_intended_use: no full-length leg found (an AP hip-to-ankle radiograph is needed)"
 
 
 @dataclass
@@ -51,6 +56,9 @@ class LoadedEnsemble:
     tibia_tables: NDArray[np.bool_]
     keypoint_weights: NDArray[np.float64] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: ``"image"``: members see the whole image; ``"leg_crops"``: each localised leg's normalised crop.
+    input_mode: str = "image"
+    localiser: Any = None  # inference.backends.leg_localiser.LegLocaliser for "leg_crops"
 
 
 @dataclass(frozen=True)
@@ -87,23 +95,23 @@ class _Stage:
         self.timer.timings[self.name] = round(time.perf_counter() - self.start, 4)
 
 
-def run_ensemble(
-    image: NDArray[np.uint8],
-    ensemble: LoadedEnsemble,
-    *,
-    image_name: str = "image.png",
-    image_id: int | str = 0,
-    pixel_spacing_mm: float | None = None,
-    anatomical_side: AnatomicalSide | None = None,
-    seed: int = 0,
-) -> EnsembleResult:
-    """Run every member of every fold on ``image`` ((H, W) uint8, bone bright) and combine them."""
-    if image.ndim != 2:
-        raise ValueError(f"image must be (H, W) grey, got shape {image.shape}")
-    height, width = image.shape
-    timer = _Timer()
-    options = ensemble.options
+@dataclass
+class _Combined:
+    """The ensemble's key points and label map for one image (or one leg crop), before alignment."""
 
+    keypoints: KeypointEnsembleResult
+    prior: tuple[LegJoints, ...]
+    posterior: tuple[LegJoints, ...]
+    labels: NDArray[np.uint8]
+    member_outputs: dict[str, Any]
+    flags: tuple[str, ...]
+
+
+def _combine(image: NDArray[np.uint8], ensemble: LoadedEnsemble, timer: _Timer, *, single_leg: bool,
+             anatomical_side: AnatomicalSide | None) -> _Combined:
+    """Members, key-point ensemble, stacking, pruning and knee update on one image (spec §2.4-§4, §2.7)."""
+    height, width = image.shape
+    options = ensemble.options
     with timer.stage("keypoint_members"):
         keypoint_predictions: list[KeypointPrediction] = [
             model.predict(image) for fold in ensemble.folds for model in fold.keypoint
@@ -112,39 +120,153 @@ def run_ensemble(
         fold_label_maps = [
             np.stack([model.predict(image) for model in fold.segmentation]) for fold in ensemble.folds
         ]
-
     with timer.stage("keypoint_ensemble"):
-        # A patient side given for the image means it shows one leg: no leg split.
         keypoints = _ensemble_keypoints(keypoint_predictions, ensemble, width=width, height=height,
-                                        single_leg=anatomical_side is not None)
+                                        single_leg=single_leg)
     with timer.stage("segmentation_ensemble"):
         stacked = nested_stack_predict(
             fold_label_maps, femur_tables=ensemble.femur_tables, tibia_tables=ensemble.tibia_tables
         )
         majority = majority_vote(np.concatenate(fold_label_maps))
     prior = tuple(_with_side(leg, anatomical_side, len(keypoints.joints)) for leg in keypoints.joints)
-
     with timer.stage("pruning"):
         pruned = prune_label_map(stacked.labels, list(prior), x_mid=keypoints.x_mid,
                                  cleanup=options.get("pruning_cleanup", True))
     with timer.stage("knee_update"):
         posterior, knee_flags = _update_knees(prior, pruned.labels, keypoints.x_mid)
-    with timer.stage("alignment"):
-        alignment = align_label_map(
-            pruned.labels, list(posterior), pixel_spacing_mm=pixel_spacing_mm, image_name=image_name,
-            image_id=image_id, x_mid=keypoints.x_mid, seed=seed,
-            n_draws=options.get("mc_draws", 100), n_samples=options.get("mc_samples", 5000),
-        )
-    with timer.stage("document"):
-        document = labelme_from_result(pruned.labels, posterior, image_name=image_name, width=width,
-                                       height=height, x_mid=keypoints.x_mid)
-
     member_outputs = _member_outputs(ensemble, keypoint_predictions, fold_label_maps, pruned.labels, majority)
-    uncertainty = _uncertainty(keypoints, alignment, member_outputs)
     flags = tuple(keypoints.flags) + tuple(pruned.flags) + knee_flags
+    return _Combined(keypoints, prior, posterior, pruned.labels, member_outputs, flags)
+
+
+def run_ensemble(
+    image: NDArray[np.uint8],
+    ensemble: LoadedEnsemble,
+    *,
+    image_name: str = "image.png",
+    image_id: int | str = 0,
+    pixel_spacing_mm: float | None = None,
+    anatomical_side: AnatomicalSide | None = None,
+    dicom: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> EnsembleResult:
+    """Run every member of every fold on ``image`` ((H, W) uint8, bone bright) and combine them.
+
+    An ensemble whose ``input_mode`` is ``"leg_crops"`` first localises the legs and runs the members
+    on each leg's normalised crop (:func:`_run_per_leg`); ``"image"`` runs them on the whole image.
+    ``dicom`` is the image's safe DICOM metadata (laterality and orientation for the leg sides).
+    """
+    if image.ndim != 2:
+        raise ValueError(f"image must be (H, W) grey, got shape {image.shape}")
+    if ensemble.input_mode == "leg_crops":
+        return _run_per_leg(image, ensemble, image_name=image_name, image_id=image_id,
+                            pixel_spacing_mm=pixel_spacing_mm, anatomical_side=anatomical_side, dicom=dicom,
+                            seed=seed)
+    height, width = image.shape
+    timer = _Timer()
+    # A patient side given for the image means it shows one leg: no leg split.
+    combined = _combine(image, ensemble, timer, single_leg=anatomical_side is not None,
+                        anatomical_side=anatomical_side)
+    x_mid = combined.keypoints.x_mid
+    with timer.stage("alignment"):
+        alignment = _align(combined.labels, combined.posterior, ensemble, pixel_spacing_mm=pixel_spacing_mm,
+                           image_name=image_name, image_id=image_id, x_mid=x_mid, seed=seed)
+    with timer.stage("document"):
+        document = labelme_from_result(combined.labels, combined.posterior, image_name=image_name, width=width,
+                                       height=height, x_mid=x_mid)
+    uncertainty = _uncertainty([combined.keypoints], alignment, combined.member_outputs)
     timings = {**timer.timings, "total": round(sum(timer.timings.values()), 4)}
-    return EnsembleResult(document, alignment, pruned.labels, prior, posterior, member_outputs, uncertainty,
-                          timings, flags)
+    return EnsembleResult(document, alignment, combined.labels, combined.prior, combined.posterior,
+                          combined.member_outputs, uncertainty, timings, combined.flags)
+
+
+def _align(labels: NDArray[np.uint8], legs: Sequence[LegJoints], ensemble: LoadedEnsemble, *,
+           pixel_spacing_mm: float | None, image_name: str, image_id: int | str, x_mid: float | None,
+           seed: int) -> AlignmentResult:
+    return align_label_map(
+        labels, list(legs), pixel_spacing_mm=pixel_spacing_mm, image_name=image_name, image_id=image_id,
+        x_mid=x_mid, seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
+        n_samples=ensemble.options.get("mc_samples", 5000),
+    )
+
+
+def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_name: str, image_id: int | str,
+                 pixel_spacing_mm: float | None, anatomical_side: AnatomicalSide | None,
+                 dicom: Mapping[str, Any] | None, seed: int) -> EnsembleResult:
+    """Localise the legs, run the members on each leg's normalised crop, map back, align in original pixels.
+
+    Each crop shows a patient-right leg (left legs are mirrored, :mod:`inference.core.leg_crops`); its
+    posterior joints and pruned label map are mapped back exactly onto the original pixel grid, where
+    the alignment (and every length) is measured. An image without a full-length leg gets no legs
+    and the ``outside_intended_use`` flag.
+    """
+    if ensemble.localiser is None:
+        raise ValueError("a leg_crops ensemble needs its leg localiser")
+    height, width = image.shape
+    timer = _Timer()
+    with timer.stage("leg_localisation"):
+        localisation = ensemble.localiser.localise(image, dicom=dicom)
+    legs = list(localisation.legs)
+    flags = list(localisation.flags)
+    if anatomical_side is not None and len(legs) == 1 and legs[0].anatomical_side != anatomical_side:
+        flags.append(f"anatomical side {anatomical_side} given; the image looked like a {legs[0].anatomical_side} leg")
+        legs = [replace(legs[0], anatomical_side=anatomical_side)]
+    if not legs:
+        flags.append(OUTSIDE_INTENDED_USE)
+    x_mid = None  # two legs: split halfway between their apex-ankle midlines
+    if len(legs) == 2:
+        x_mid = float(np.mean([x for leg in legs for x in (leg.apex_xy[0], leg.ankle_xy[0])]))
+    labels = np.zeros((height, width), dtype=np.uint8)
+    prior: list[LegJoints] = []
+    posterior: list[LegJoints] = []
+    keypoint_results, member_rows = [], []
+    for leg in legs:
+        crop = leg_crop_from_landmarks(np.array(leg.apex_xy), np.array(leg.ankle_xy),
+                                       mirrored=leg.anatomical_side == "left")
+        with timer.stage("leg_crops"):
+            crop_image = clahe(crop.cut(image))
+        combined = _combine(crop_image, ensemble, timer, single_leg=True, anatomical_side="right")
+        if not combined.posterior:
+            flags.append(f"{leg.anatomical_side} leg: no joints found in its crop")
+            continue
+        columns = (0, width) if x_mid is None else (
+            (0, int(np.ceil(x_mid - 0.5))) if leg.image_side == "left" else (int(np.floor(x_mid - 0.5)) + 1, width))
+        with timer.stage("leg_crops"):
+            crop.paste_labels(combined.labels, labels, column_range=columns)
+        for source, target in ((combined.prior, prior), (combined.posterior, posterior)):
+            target.append(_joints_to_original(source[0], crop, leg.anatomical_side, leg.image_side))
+        keypoint_results.append(combined.keypoints)
+        member_rows.append({"anatomical_side": leg.anatomical_side, **combined.member_outputs})
+        flags.extend(f"{leg.anatomical_side} leg: {flag}" for flag in combined.flags)
+    with timer.stage("alignment"):
+        alignment = _align(labels, posterior, ensemble, pixel_spacing_mm=pixel_spacing_mm, image_name=image_name,
+                           image_id=image_id, x_mid=x_mid if len(posterior) == 2 else None, seed=seed)
+    with timer.stage("document"):
+        document = labelme_from_result(labels, alignment_joints(alignment), image_name=image_name, width=width,
+                                       height=height, x_mid=alignment.x_mid)
+    member_outputs = {"legs": member_rows, "localisation": localisation.to_json()}
+    uncertainty = _uncertainty(keypoint_results, alignment, _flat_member_outputs(member_rows))
+    timings = {**timer.timings, "total": round(sum(timer.timings.values()), 4)}
+    return EnsembleResult(document, alignment, labels, tuple(prior), tuple(posterior), member_outputs,
+                          uncertainty, timings, tuple(dict.fromkeys(flags)))
+
+
+def _joints_to_original(leg: LegJoints, crop: LegCrop, anatomical_side: AnatomicalSide,
+                        image_side: str) -> LegJoints:
+    variance = None
+    if leg.variance_xy is not None:
+        variance = np.asarray(leg.variance_xy, dtype=np.float64) / crop.scale**2
+    return LegJoints.from_array(crop.to_original(leg.as_array()), image_side=image_side,  # type: ignore[arg-type]
+                                anatomical_side=anatomical_side, variance_xy=variance)
+
+
+def alignment_joints(alignment: AlignmentResult) -> list[LegJoints]:
+    """The legs of an alignment result as joints, image-left first (the document's leg order)."""
+    return [leg.joints for leg in alignment.legs]
+
+
+def _flat_member_outputs(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"segmentation": [r for row in rows for r in row["segmentation"]]}
 
 
 def _ensemble_keypoints(predictions: Sequence[KeypointPrediction], ensemble: LoadedEnsemble, *,
@@ -229,10 +351,10 @@ def _bone_ious(labels: NDArray[np.uint8], reference: NDArray[np.uint8]) -> dict[
     return {"femur": round(iou(labels, reference, FEMUR), 4), "tibia": round(iou(labels, reference, TIBIA), 4)}
 
 
-def _uncertainty(keypoints: KeypointEnsembleResult, alignment: AlignmentResult,
+def _uncertainty(keypoints: Sequence[KeypointEnsembleResult], alignment: AlignmentResult,
                  members: dict[str, Any]) -> dict[str, float | None]:
     """Review-queue priority inputs: joint spread (px), HKA spread (deg), member disagreement (1 - IOU)."""
-    joint_sd = [float(np.sqrt(np.max(leg.joints.variance_xy))) for leg in keypoints.legs
+    joint_sd = [float(np.sqrt(np.max(leg.joints.variance_xy))) for result in keypoints for leg in result.legs
                 if leg.joints.variance_xy is not None]
     hka_sd = []
     for leg in alignment.legs:

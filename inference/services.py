@@ -28,6 +28,27 @@ def ensemble_directory(ensemble: EnsembleVersion) -> Path:
     return Path(settings.MODEL_STORE) / ensemble.config["path"]
 
 
+def ensemble_members_register(*, ensemble: EnsembleVersion, manifest: dict[str, Any], directory: Path,
+                              training_run: Any = None) -> None:
+    """A ModelVersion row (sha256 of its artifact manifest) for every member of ``manifest``, added to ``ensemble``."""
+    from inference.backends.base import read_artifact_manifest, sha256_file
+    from inference.models import ModelKind, ModelVersion
+
+    store = Path(settings.MODEL_STORE).resolve()
+    for fold in manifest["folds"]:
+        for kind, model_kind in (("segmentation", ModelKind.SEGMENTATION), ("keypoint", ModelKind.KEYPOINT)):
+            for member in fold[kind]:
+                member_dir = directory / member["path"]
+                artifact = read_artifact_manifest(member_dir)
+                version = ModelVersion.objects.create(
+                    kind=model_kind, architecture=member["spec"]["architecture"], backend=member["spec"]["backend"],
+                    view=ensemble.view, fold=fold["fold"], artifact_path=str(member_dir.resolve().relative_to(store)),
+                    sha256=sha256_file(member_dir / "manifest.json"), config=member["spec"],
+                    metrics=artifact.get("metrics", {}), training_run=training_run,
+                )
+                ensemble.members.add(version)
+
+
 def ensemble_version_promote(*, ensemble: EnsembleVersion) -> EnsembleVersion:
     """Make ``ensemble`` the active one of its view; the previous active one is retired."""
     with transaction.atomic():
@@ -52,6 +73,10 @@ def predictions_request_missing(*, ensemble: EnsembleVersion) -> int:
 def prediction_request(*, image: Image, ensemble: EnsembleVersion | None = None, enqueue: bool = True) -> Prediction:
     """Get or create the (image, ensemble) prediction and queue it; running twice is a no-op."""
     ensemble = ensemble or ensemble_active(view=image.case.view)
+    if ensemble is None and image.case.view == "AP":
+        from inference.starter import starter_available, starter_ensemble_register
+
+        ensemble = starter_ensemble_register() if starter_available() else None
     if ensemble is None:
         raise ModelNotReady("No active ensemble for this view yet: train one first.", {"code": "no_active_ensemble"})
     try:
@@ -92,7 +117,8 @@ def prediction_run(*, prediction: Prediction) -> Prediction:
     ensemble = load_ensemble(ensemble_directory(prediction.ensemble_version))
     pixels, spacing = image_pixels(prediction.image)
     result = run_ensemble(pixels, ensemble, image_name=prediction.image.original_name,
-                          image_id=prediction.image_id, pixel_spacing_mm=spacing)
+                          image_id=prediction.image_id, pixel_spacing_mm=spacing,
+                          dicom=prediction.image.dicom_metadata or None)
     with transaction.atomic():
         locked = Prediction.objects.select_for_update().get(pk=prediction.pk)
         if locked.status == JobStatus.SUCCEEDED:  # a redelivered duplicate finished first
@@ -121,9 +147,13 @@ def resolve_ensemble(reference: str) -> EnsembleVersion:
     if reference == "active":
         ensemble = ensemble_active()
         if ensemble is None:
+            from inference.starter import starter_available, starter_ensemble_register
+
+            if starter_available():  # a fresh install: the starter shipped in the repository
+                return starter_ensemble_register()
             raise ModelNotReady(
-                "No active ensemble. Train one: python manage.py train --config tiny --data DIR "
-                "(or run scripts/run, which trains the demo ensemble).", {"code": "no_active_ensemble"}
+                "No active ensemble and no starter in models/starter. Train one: python manage.py train "
+                "--config default --data DIR (or python manage.py build_starter).", {"code": "no_active_ensemble"}
             )
         return ensemble
     if not reference.isdigit():

@@ -1,6 +1,7 @@
 """Named ensemble training configurations.
 
 * ``tiny``: every member x 4 folds in minutes on 2 CPU cores (runs end to end; accuracy is not the point);
+* ``starter``: the members shipped in the repository, refitted on all data (``training/starter.py``);
 * ``default``: the best CPU accuracy found (docs/accuracy.md);
 * ``gpu``: the best accuracy found for minutes on one GPU (six segmentation members at full resolution);
 * ``paper``: the paper's schedule, for a GPU;
@@ -14,7 +15,7 @@ import dataclasses
 from inference.backends.base import MemberSpec
 from training.ensemble_training import EnsembleTrainingConfig
 
-CONFIG_NAMES = ("tiny", "default", "gpu", "paper", "smoke")
+CONFIG_NAMES = ("tiny", "starter", "default", "gpu", "paper", "smoke")
 
 
 def _shrunk(spec: MemberSpec, **params: object) -> MemberSpec:

@@ -120,8 +120,11 @@ def train_member(
 
     directory = out_dir / f"fold{fold}" / _member_dir_name(spec)
     backend = get_backend(spec.backend)
-    backend.train(spec, train_samples, out_dir=directory, device=device, progress=member_progress,
-                  seed=config.seed + fold)
+    if (directory / "manifest.json").is_file():  # trained before the run was stopped: resume after it
+        report({"stage": "resume", "fold": fold, "member": spec.name, "member_index": index})
+    else:
+        backend.train(spec, train_samples, out_dir=directory, device=device, progress=member_progress,
+                      seed=config.seed + fold)
     model = backend.load(directory, device=device)
     report({"stage": "predict_out_of_fold", "fold": fold, "member": spec.name, "member_index": index})
     if spec.kind == "segmentation":

@@ -12,6 +12,8 @@
   which converges far faster from random initialisation than heatmap MSE, and a two-stage
   (leg, then joint patch) design; ``max_seconds`` caps the wall time of a slow machine.
 * ``gpu``: the ``default`` members with the longer schedule a GPU affords (no wall-time cap).
+* ``starter``: the shipped starter: the HRNet-FPN member (the best light one of ``default``) refitted
+  on all the starter's data, at most 480 s.
 * ``paper``: the paper's schedule for a GPU (spec §2.1): Adam lr 5e-4, batch 32, 250 epochs, MSE
   heatmap loss (YOLO-pose keeps its own loss, with Adam 5e-4, batch 32, 250 epochs).
 
@@ -110,6 +112,7 @@ KEYPOINT_CONFIGS: dict[str, list[MemberSpec]] = {
         _heatmap("fpn-resnet18", **_HM_DEFAULT),
         _heatmap("simplebaseline-resnet18", **_HM_DEFAULT, sb_level=-2, deconv_layers=2),
     ],
+    "starter": [_heatmap("fpn-hrnet_w18_small", **{**_HM_DEFAULT, "epochs": 40, "max_seconds": 480})],
     "gpu": [
         _yolo("yolov8n-pose", **_YOLO_GPU),
         _heatmap("fpn-hrnet_w18_small", **_HM_GPU),

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from enllasd_web.exceptions import Conflict, InvalidInput
 from enllasd_web.queueing import publish_or_log
-from inference.models import EnsembleVersion, ModelKind, ModelVersion, VersionStatus
+from inference.models import EnsembleVersion, VersionStatus
 from training.configs import CONFIG_NAMES
 from training.core.datasets import TrainingSample
 from training.core.kfold import FoldAssignment
@@ -181,7 +181,7 @@ def _fold_assignment(run: TrainingRun, manifest: dict[str, Any]) -> dict[str, An
 
 def _register(run: TrainingRun, manifest: dict[str, Any], out_dir: Path) -> EnsembleVersion:
     """ModelVersion rows for every member artifact and a candidate EnsembleVersion."""
-    from inference.backends.base import read_artifact_manifest
+    from inference.services import ensemble_members_register
 
     store = Path(settings.MODEL_STORE).resolve()
     with transaction.atomic():
@@ -195,23 +195,5 @@ def _register(run: TrainingRun, manifest: dict[str, Any], out_dir: Path) -> Ense
             metrics=manifest["evaluation"],
             training_run=run,
         )
-        for fold in manifest["folds"]:
-            for kind, model_kind in (("segmentation", ModelKind.SEGMENTATION), ("keypoint", ModelKind.KEYPOINT)):
-                for member in fold[kind]:
-                    directory = out_dir / member["path"]
-                    artifact = read_artifact_manifest(directory)
-                    version = ModelVersion.objects.create(
-                        kind=model_kind, architecture=member["spec"]["architecture"],
-                        backend=member["spec"]["backend"], view=ensemble.view, fold=fold["fold"],
-                        artifact_path=str(directory.resolve().relative_to(store)),
-                        sha256=_manifest_digest(directory), config=member["spec"],
-                        metrics=artifact.get("metrics", {}), training_run=run,
-                    )
-                    ensemble.members.add(version)
+        ensemble_members_register(ensemble=ensemble, manifest=manifest, directory=out_dir, training_run=run)
     return ensemble
-
-
-def _manifest_digest(directory: Path) -> str:
-    from inference.backends.base import sha256_file
-
-    return sha256_file(directory / "manifest.json")

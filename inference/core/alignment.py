@@ -93,6 +93,13 @@ from inference.core.geometry import (
     intersect_lines,
     pca_from_moments,
 )
+from inference.core.leg_lengths import (
+    LENGTH_METRICS,
+    LengthLandmarks,
+    femoral_head_apex_xy,
+    leg_length_discrepancy,
+    leg_length_values,
+)
 from inference.core.legs import FEMUR, TIBIA, AnatomicalSide, ImageSide, LegJoints
 
 logger = logging.getLogger(__name__)
@@ -122,6 +129,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "MAD",
     "femoral_cora_deg",
     "tibial_cora_deg",
+    *LENGTH_METRICS,
 )
 CORA_METRICS: frozenset[str] = frozenset({"femoral_cora_deg", "tibial_cora_deg"})
 _FEMUR_MASK_METRICS = ("NSA", "mLDFA", "aLDFA", "mLPFA", "AMA", "femoral_cora_deg", "JLCA")
@@ -207,6 +215,7 @@ class LegAlignment:
     metrics: Mapping[str, MetricValue | None]
     flags: tuple[str, ...]
     landmarks: LegLandmarks = field(default_factory=LegLandmarks)
+    length_landmarks: LengthLandmarks = field(default_factory=LengthLandmarks)
 
     def to_json(self) -> dict[str, Any]:
         """The leg object of the alignment JSON contract (architecture.md §6)."""
@@ -223,6 +232,7 @@ class LegAlignment:
                 name: (None if self.metrics.get(name) is None else self.metrics[name].to_json(with_point=name in CORA_METRICS))  # type: ignore[union-attr]
                 for name in METRIC_NAMES
             },
+            "landmarks": self.length_landmarks.to_json(),
             "flags": list(self.flags),
         }
 
@@ -291,13 +301,15 @@ class AlignmentResult:
     options: AlignmentOptions
 
     def to_json(self) -> dict[str, Any]:
-        """The alignment JSON contract: ``{"image", "width", "height", "pixel_spacing_mm", "legs"}``."""
+        """The alignment JSON contract: ``{"image", "width", "height", "pixel_spacing_mm", "legs", "lld"}``."""
+        legs = [leg.to_json() for leg in self.legs]
         return {
             "image": self.image,
             "width": int(self.width),
             "height": int(self.height),
             "pixel_spacing_mm": None if self.pixel_spacing_mm is None else _jf(self.pixel_spacing_mm),
-            "legs": [leg.to_json() for leg in self.legs],
+            "legs": legs,
+            "lld": leg_length_discrepancy(legs),
         }
 
 
@@ -1354,6 +1366,15 @@ def _align_leg(
         else:
             reasons.setdefault("tibial_cora_deg", "shaft fits failed in every draw")
 
+    length_landmarks = _length_landmarks(femur, ctx, condyles, medial_sign, head_r)
+    for name, value_px in leg_length_values(length_landmarks, knee, ankle).items():
+        if value_px is None:
+            reasons.setdefault(name, "femoral-head apex or condyles not found")
+            continue
+        length = _fixed_metric(value_px * (ctx.pixel_spacing_mm or 1.0), None,
+                               unit="mm" if ctx.pixel_spacing_mm else "px", method="landmarks")
+        metrics[name] = replace(length, value_px=value_px)
+
     for name in METRIC_NAMES:
         if metrics[name] is None:
             flags.append(f"{name}: {reasons.get(name, 'not computable')}")
@@ -1381,4 +1402,17 @@ def _align_leg(
         metrics=metrics,
         flags=tuple(flags),
         landmarks=landmarks,
+        length_landmarks=length_landmarks,
     )
+
+
+def _length_landmarks(femur: _BoneMask, ctx: _LegContext, condyles: NDArray[np.float64] | None,
+                      medial_sign: int | None, head_radius: float | None) -> LengthLandmarks:
+    """Femoral-head apex and the condyles as medial / lateral ends of the knee joint line."""
+    apex = None
+    if femur.count >= ctx.opts.min_pixels:
+        apex = femoral_head_apex_xy(femur.mask, femur.col_lo, ctx.joints.hip_xy, head_radius)
+    if condyles is None or medial_sign is None:
+        return LengthLandmarks(femoral_head_apex=apex)
+    return LengthLandmarks(femoral_head_apex=apex, medial_knee_joint_line=np.asarray(condyles[0], float),
+                           lateral_knee_joint_line=np.asarray(condyles[1], float))

@@ -152,6 +152,15 @@ def iou(pred_labels: ArrayLike, truth_labels: ArrayLike, label: int) -> float:
     return class_confusion(pred_labels, truth_labels, label).iou
 
 
+def box_iou(a_xyxy: Sequence[float], b_xyxy: Sequence[float]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes (0 when they do not overlap)."""
+    ax0, ay0, ax1, ay1 = (float(v) for v in a_xyxy)
+    bx0, by0, bx1, by1 = (float(v) for v in b_xyxy)
+    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return _ratio(inter, union)
+
+
 def pooled_iou(counts: Sequence[ConfusionCounts]) -> float:
     """Pooled IOU ``sum TP / (sum TP + sum FP + sum FN)`` over images."""
     total = ConfusionCounts(0, 0, 0, 0)

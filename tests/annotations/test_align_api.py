@@ -15,8 +15,8 @@ from inference.core.phantom import write_phantom_set
 
 pytestmark = pytest.mark.django_db
 
-TOP_KEYS = ["image", "width", "height", "pixel_spacing_mm", "legs"]
-LEG_KEYS = ["image_side", "anatomical_side", "joints", "metrics", "flags"]
+TOP_KEYS = ["image", "width", "height", "pixel_spacing_mm", "legs", "lld"]
+LEG_KEYS = ["image_side", "anatomical_side", "joints", "metrics", "landmarks", "flags"]
 
 
 @lru_cache(maxsize=None)

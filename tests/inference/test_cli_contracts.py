@@ -8,9 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-LEG_KEYS = {"image_side", "anatomical_side", "joints", "metrics", "flags"}
+LEG_KEYS = {"image_side", "anatomical_side", "joints", "metrics", "landmarks", "flags"}
 METRICS = {"hka_deviation_deg", "HKA", "NSA", "mLDFA", "aLDFA", "mLPFA", "MPTA", "mLDTA", "JLCA", "AMA", "MAD",
-           "femoral_cora_deg", "tibial_cora_deg"}
+           "femoral_cora_deg", "tibial_cora_deg", "leg_length", "femur_length", "tibia_length"}
+LANDMARKS = {"femoral_head_apex", "medial_knee_joint_line", "lateral_knee_joint_line"}
 
 
 @pytest.mark.parametrize("legs", [1, 2])
@@ -26,7 +27,7 @@ def test_phantom_then_align_reproduces_the_truth(tmp_path, legs):
         out = tmp_path / f"{stem}.alignment.json"
         call_command("align", str(tmp_path / f"{stem}.json"), "--out", str(out))
         result = json.loads(out.read_text())
-        assert set(result) == {"image", "width", "height", "pixel_spacing_mm", "legs"}
+        assert set(result) == {"image", "width", "height", "pixel_spacing_mm", "legs", "lld"}
         assert set(expected) == set(result)
         assert len(result["legs"]) == legs
         for measured, built in zip(result["legs"], expected["legs"], strict=True):
@@ -37,6 +38,10 @@ def test_phantom_then_align_reproduces_the_truth(tmp_path, legs):
             assert {"value", "sd", "p2_5", "p97_5"} <= set(deviation)
             assert deviation["value"] == pytest.approx(built["metrics"]["hka_deviation_deg"]["value"], abs=0.3)
             assert measured["metrics"]["MAD"]["unit"] == "px"
+            assert set(measured["landmarks"]) == LANDMARKS and all(measured["landmarks"].values())
+            assert measured["metrics"]["leg_length"]["unit"] == "px" and measured["metrics"]["leg_length"]["value"] > 0
+        if legs == 2:
+            assert result["lld"]["unit"] == "px"
 
 
 def test_align_prints_json_and_rejects_garbage(tmp_path, capsys):

@@ -65,3 +65,22 @@ def test_cancelling_stops_every_worker_process(phantom_samples, tmp_path: Path) 
         time.sleep(0.1)
     assert multiprocessing.active_children() == []
     assert not (tmp_path / "cancelled" / "ensemble.json").exists()
+
+
+def test_a_killed_run_resumes_after_the_last_member_it_finished(phantom_samples, tmp_path: Path) -> None:
+    config = ensemble_config("smoke")
+    n_members = len(config.segmentation) + len(config.keypoint)
+
+    def killed_after_two_members(event: dict) -> None:
+        if event["stage"] == "predict_out_of_fold" and event["member"] == config.segmentation[1].name:
+            raise TrainingCancelled("worker killed")  # members 0 and 1 of fold 0 have their artifacts
+
+    with pytest.raises(TrainingCancelled):
+        train_ensemble(phantom_samples, config, out_dir=tmp_path, progress=killed_after_two_members)
+    events: list[dict] = []
+    manifest = train_ensemble(phantom_samples, config, out_dir=tmp_path, progress=events.append)
+    resumed = [(e["fold"], e["member"]) for e in events if e["stage"] == "resume"]
+    assert resumed == [(0, config.segmentation[0].name), (0, config.segmentation[1].name)]
+    trained = {(e["fold"], e["member"]) for e in events if e["stage"] == "train"}
+    assert len(trained) == config.n_folds * n_members - 2  # the two finished members were not trained again
+    assert (tmp_path / "ensemble.json").is_file() and len(manifest["folds"]) == config.n_folds

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path, required=True)
         parser.add_argument("--ensemble", default="active", help="'active' (default) or an ensemble id.")
         parser.add_argument("--anatomical-side", choices=["right", "left"],
-                            help="Patient side of a single-leg image (else inferred from anatomy).")
+                            help="Patient side of a single-leg image (else found by the leg localiser / anatomy).")
         parser.add_argument("--pixel-spacing", type=float, help="mm per pixel (overrides DICOM spacing).")
         parser.add_argument("--seed", type=int, default=0)
 
@@ -49,13 +49,14 @@ class Command(BaseCommand):
                 continue
             spacing = options["pixel_spacing"] or decoded.pixel_spacing_mm
             result = run_ensemble(decoded.display, ensemble, image_name=path.name, pixel_spacing_mm=spacing,
-                                  anatomical_side=options["anatomical_side"], seed=options["seed"])
+                                  anatomical_side=options["anatomical_side"], dicom=decoded.dicom_safe_metadata,
+                                  seed=options["seed"])
             labelme_path, alignment_path = result_files(result, out_dir=options["out"], stem=path.stem)
             legs = ", ".join(
-                f"{leg.image_side}: HKA dev {leg.metrics['hka_deviation_deg'].value:+.1f}°"
-                if leg.metrics.get("hka_deviation_deg") else f"{leg.image_side}: HKA n/a"
+                f"{leg.anatomical_side or leg.image_side}: HKA dev {leg.metrics['hka_deviation_deg'].value:+.1f}°"
+                if leg.metrics.get("hka_deviation_deg") else f"{leg.anatomical_side or leg.image_side}: HKA n/a"
                 for leg in result.alignment.legs
-            )
+            ) or "no leg measured (" + "; ".join(f for f in result.flags if "outside_intended_use" in f) + ")"
             self.stdout.write(f"{path.name}: {legs} ({result.timings['total']:.1f} s) -> {alignment_path}")
         if failures:
             raise CommandError(f"{failures} of {len(options['images'])} images could not be read.")
