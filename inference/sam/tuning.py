@@ -74,6 +74,8 @@ class TuneConfig:
     tune_prompt_encoder: bool = True
     examples_per_image: int = 2
     """Examples drawn per training image and epoch (bones and prompt kinds at random)."""
+    deep_click_share: float = 0.0
+    """Share of click sets drawn in the bone's deepest part (:func:`~inference.sam.tuning_prompts.sample_prompt`)."""
 
 
 def embed_samples(samples: Sequence[BoneSample], segmenter: LiteMedSamBone, cache: EmbeddingCache, *,
@@ -124,7 +126,7 @@ class _Example:
 
 
 def _draw_examples(rng: np.random.Generator, samples: Sequence[BoneSample], embeddings: dict[str, Embedding],
-                   per_image: int) -> list[_Example]:
+                   per_image: int, deep_click_share: float = 0.0) -> list[_Example]:
     examples = []
     for sample in samples:
         embedding = embeddings[sample.sha256]
@@ -133,7 +135,7 @@ def _draw_examples(rng: np.random.Generator, samples: Sequence[BoneSample], embe
             bone = BONES[int(rng.integers(2))]
             other = BONES[1 - BONES.index(bone)]
             kind = TRAIN_PROMPT_KINDS[int(rng.choice(len(TRAIN_PROMPT_KINDS), p=KIND_WEIGHTS))]
-            prompt = sample_prompt(rng, kind, leg[bone], leg[other])
+            prompt = sample_prompt(rng, kind, leg[bone], leg[other], deep_click_share=deep_click_share)
             box = prompt.box
             if box is None and rng.random() < REFINE_SHARE:  # the refining stage of click decoding
                 box = bbox_xyxy(leg[bone], rng.uniform(0.0, 0.10, size=4))
@@ -205,7 +207,8 @@ def train_decoder(segmenter: LiteMedSamBone, samples: Sequence[BoneSample], embe
     start_epoch = 0
     if checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if state["config"] != asdict(config) or state["fold"] != fold or state["samples"] != [s.sha256 for s in samples]:
+        saved = {**asdict(TuneConfig()), **state["config"]}  # fields added since then have their defaults
+        if saved != asdict(config) or state["fold"] != fold or state["samples"] != [s.sha256 for s in samples]:
             raise ValueError(f"{checkpoint_path} belongs to another run (configuration, fold or images differ); "
                              "use another folder or delete it")
         segmenter.mask_decoder.load_state_dict(state["mask_decoder"])
@@ -223,7 +226,7 @@ def train_decoder(segmenter: LiteMedSamBone, samples: Sequence[BoneSample], embe
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             rng = np.random.default_rng([config.seed, fold + 1, epoch])
-            examples = _draw_examples(rng, samples, embeddings, config.examples_per_image)
+            examples = _draw_examples(rng, samples, embeddings, config.examples_per_image, config.deep_click_share)
             losses = []
             for first in range(0, len(examples), config.batch_size):
                 lr = float(config.lr * 0.5 * (1 + np.cos(np.pi * scheduler_step / max(1, total_steps))))  # cosine

@@ -5,7 +5,8 @@ pixel centre ``(col + 0.5, row + 0.5)``):
 
 - ``box``: the bone's bounding box widened by 0-10 % of its size on each side independently (a
   user's box is rarely tight; evaluation uses exactly +5 %);
-- ``clicks``: one to three positive clicks inside the bone, away from its edge;
+- ``clicks``: one to three positive clicks inside the bone, away from its edge (or, at a chosen rate,
+  in its deepest part, next to the knee, where a click is most ambiguous);
 - ``clicks+neg``: one or two positive clicks and a negative click inside the neighbouring bone;
 - ``box+click``: a jittered box and one positive click.
 
@@ -39,6 +40,7 @@ __all__ = [
 
 TRAIN_PROMPT_KINDS = ("box", "clicks", "clicks+neg", "box+click")
 EVAL_PROMPTS = ("box", "click", "box+click", "leg box")
+DEEP_CLICK_FRACTION = 0.7
 
 
 @dataclass(frozen=True)
@@ -77,29 +79,36 @@ def deepest_point(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
     return np.array([col + 0.5, row + 0.5])
 
 
-def _interior_clicks(rng: np.random.Generator, mask: NDArray[np.bool_], n: int) -> NDArray[np.float64]:
-    """``n`` random pixel centres inside ``mask`` at least a third of its largest depth from the edge."""
+def _interior_clicks(rng: np.random.Generator, mask: NDArray[np.bool_], n: int,
+                     deep_share: float = 0.0) -> NDArray[np.float64]:
+    """``n`` random pixel centres inside ``mask`` at least a third of its largest depth from the edge,
+    or, with probability ``deep_share``, in its deepest part (at least 70 % of the largest depth: the
+    condyles or head of a femur, the plateau of a tibia, next to the knee where a click is most
+    ambiguous)."""
     distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    rows, cols = np.nonzero(distance >= max(1.0, distance.max() / 3.0))
+    fraction = DEEP_CLICK_FRACTION if deep_share > 0 and rng.random() < deep_share else 1.0 / 3.0
+    rows, cols = np.nonzero(distance >= max(1.0, distance.max() * fraction))
     chosen = rng.choice(len(rows), size=n, replace=len(rows) < n)
     return np.column_stack([cols[chosen] + 0.5, rows[chosen] + 0.5]).astype(np.float64)
 
 
 def sample_prompt(rng: np.random.Generator, kind: str, bone: NDArray[np.bool_],
-                  neighbour: NDArray[np.bool_] | None) -> Prompt:
+                  neighbour: NDArray[np.bool_] | None, *, deep_click_share: float = 0.0) -> Prompt:
     """A random prompt of ``kind`` (:data:`TRAIN_PROMPT_KINDS`) for ``bone``; ``neighbour`` is the
-    other bone of the leg (for negative clicks; ``clicks+neg`` without it gives ``clicks``)."""
+    other bone of the leg (for negative clicks; ``clicks+neg`` without it gives ``clicks``). Each set
+    of clicks lies in the bone's deepest part with probability ``deep_click_share``."""
     if kind == "box":
         return Prompt(None, None, bbox_xyxy(bone, rng.uniform(0.0, 0.10, size=4)))
     if kind == "box+click":
-        return Prompt(_interior_clicks(rng, bone, 1), np.ones(1, dtype=np.int64),
+        return Prompt(_interior_clicks(rng, bone, 1, deep_click_share), np.ones(1, dtype=np.int64),
                       bbox_xyxy(bone, rng.uniform(0.0, 0.10, size=4)))
     if kind == "clicks" or (kind == "clicks+neg" and (neighbour is None or not neighbour.any())):
         n = int(rng.integers(1, 4))
-        return Prompt(_interior_clicks(rng, bone, n), np.ones(n, dtype=np.int64), None)
+        return Prompt(_interior_clicks(rng, bone, n, deep_click_share), np.ones(n, dtype=np.int64), None)
     if kind == "clicks+neg":
         n = int(rng.integers(1, 3))
-        points = np.concatenate([_interior_clicks(rng, bone, n), _interior_clicks(rng, neighbour, 1)])
+        points = np.concatenate([_interior_clicks(rng, bone, n, deep_click_share),
+                                 _interior_clicks(rng, neighbour, 1, deep_click_share)])
         return Prompt(points, np.array([1] * n + [0], dtype=np.int64), None)
     raise ValueError(f"unknown prompt kind {kind!r}; known: {TRAIN_PROMPT_KINDS}")
 

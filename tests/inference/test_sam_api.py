@@ -27,9 +27,10 @@ def test_models_list_the_default_and_why_one_cannot_run(annotator_client, settin
     response = annotator_client.get(reverse("inference:sam-model-list"))
     assert response.status_code == 200
     body = response.json()
-    assert body["default"] == "litemedsam"
-    assert [m["name"] for m in body["models"]] == ["litemedsam", "litemedsam_bone", "sam_vit_b"]  # default first
+    assert body["default"] == "litemedsam_bone"
+    assert [m["name"] for m in body["models"]] == ["litemedsam_bone", "litemedsam", "sam_vit_b"]  # default first
     models = {m["name"]: m for m in body["models"]}
+    assert models["litemedsam_bone"] == {"name": "litemedsam_bone", "available": True, "message": ""}
     assert models["litemedsam"] == {"name": "litemedsam", "available": True, "message": ""}
     assert models["sam_vit_b"] == {
         "name": "sam_vit_b", "available": False,
@@ -104,7 +105,7 @@ def test_prelabel_start_queues_a_job_and_detail_reads_it(annotator_client, annot
     assert response.status_code == 202
     job = PrelabelJob.objects.get(pk=response.json()["job"])
     assert (job.status, job.model, job.image_ids, job.total, job.created_by) == (
-        PrelabelStatus.QUEUED, "litemedsam", [image.pk], 1, annotator)
+        PrelabelStatus.QUEUED, "litemedsam_bone", [image.pk], 1, annotator)
     assert job.boxes == {str(image.pk): [[2.0, 2.0, 60.0, 126.0]]}
     detail = annotator_client.get(reverse("inference:sam-prelabel-detail", kwargs={"job_id": job.pk})).json()
     assert {key: detail[key] for key in ("status", "total", "done", "skipped", "failed", "errors", "created_by")} == {

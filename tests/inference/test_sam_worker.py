@@ -68,7 +68,8 @@ def test_decode_api_outlines_the_tibia_and_caches_the_embedding(shared_media, an
     first = annotator_client.post(url, {"box": box, "label": "tibia"}, format="json")
     assert first.status_code == 200, first.content
     body = first.json()
-    assert body["model"] == "litemedsam" and body["label"] == "tibia" and body["embedding_cached"] is False
+    assert body["model"] == "litemedsam_bone" and body["embedding_cached"] is False
+    assert (body["label"], body["label_inferred"]) == ("tibia", False)
     assert set(body["timings"]) == {"embed_s", "decode_s", "total_s"}
     assert len(body["polygons"]) == 1
     assert _iou(np.asarray(body["polygons"][0]), tibia, phantom.image.shape) > 0.8
@@ -76,8 +77,9 @@ def test_decode_api_outlines_the_tibia_and_caches_the_embedding(shared_media, an
     click = [[float(v) for v in tibia.mean(axis=0)]]
     second = annotator_client.post(url, {"box": box, "points": click, "tolerance_px": 3}, format="json").json()
     assert second["embedding_cached"] is True
+    assert (second["label"], second["label_inferred"]) == ("tibia", True)  # guessed from the outline
     assert second["timings"]["embed_s"] < body["timings"]["embed_s"] / 10
-    assert (shared_media / "sam_embeddings" / "litemedsam" / f"{image.sha256}.npz").is_file()
+    assert (shared_media / "sam_embeddings" / "litemedsam_bone" / f"{image.sha256}.npz").is_file()
 
 
 def test_prelabel_job_drafts_unlabelled_images(shared_media, annotator_client, annotator, case):
@@ -90,7 +92,7 @@ def test_prelabel_job_drafts_unlabelled_images(shared_media, annotator_client, a
                                author=annotator)
     unprompted = image_upload(case=case, data=png_bytes(seed=2), filename="unprompted.png", uploaded_by=annotator)
     # The uploads queued their embeddings (SAM_PRECOMPUTE_ON_UPLOAD): the worker writes them.
-    embeddings = shared_media / "sam_embeddings" / "litemedsam"
+    embeddings = shared_media / "sam_embeddings" / "litemedsam_bone"
     assert wait_for(lambda: (embeddings / f"{boxed.sha256}.npz").is_file(), timeout=WORKER_TIMEOUT_S)
 
     ensemble = EnsembleVersion.objects.create(name="sam-prompts", status=VersionStatus.ACTIVE)

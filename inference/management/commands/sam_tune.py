@@ -6,9 +6,10 @@ Tunes LiteMedSAM's mask decoder and prompt encoder on femur/tibia outlines (:mod
   ``RUN_DIR/litemedsam_bone.pt`` plus its ``.sha256``) and ``RUN_DIR/train.json`` (history);
 - with ``--cv K``: grouped K-fold cross-validation by patient (:func:`training.core.kfold.grouped_kfold`):
   per fold, IoU of the untuned and the tuned decoder on the held-out images (box +5 %, one click at
-  the deepest interior point, both), in ``RUN_DIR/fold-<k>/eval.json``; once every fold is there,
-  ``RUN_DIR/cv_report.json`` and a table. ``--folds`` runs some folds only (to share them between
-  processes); rerun without it, or with the rest, to finish and aggregate.
+  the deepest interior point, both, and pre-labelling's leg-box prompts), in
+  ``RUN_DIR/fold-<k>/eval.json``, then ``RUN_DIR/cv_report.json`` and tables over the finished folds
+  (saying which when some are missing). ``--folds`` runs some folds only (to share them between
+  processes); rerun without it, or with the rest, to finish.
 
 Resumable: image embeddings are cached (``--embeddings``, default ``MEDIA_ROOT/sam_embeddings``), each
 training run checkpoints every epoch, a finished fold is not redone. Rerun the same command to go on.
@@ -50,6 +51,11 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, default=1e-4)
         parser.add_argument("--examples-per-image", type=int, default=2)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--deep-click-share", type=float, default=0.0,
+                            help="Share of training clicks in the bone's deepest part, next to the knee (default 0).")
+        parser.add_argument("--init", type=Path, default=None,
+                            help="Start from this tuned weights file (without --cv) or, with --cv, from "
+                                 "INIT/fold-<k>/checkpoint.pt of an earlier cross-validation run.")
         parser.add_argument("--embeddings", type=Path, default=None,
                             help="Embedding cache folder (default MEDIA_ROOT/sam_embeddings).")
         parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1).")
@@ -74,7 +80,8 @@ class Command(BaseCommand):
         if len(samples) < max(2, options["cv"]):
             raise CommandError("Too few images to tune on (give --data or --phantoms).")
         config = TuneConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
-                            seed=options["seed"], examples_per_image=options["examples_per_image"])
+                            seed=options["seed"], examples_per_image=options["examples_per_image"],
+                            deep_click_share=options["deep_click_share"])
         out: Path = options["out"]
         out.mkdir(parents=True, exist_ok=True)
         root = Path(settings.MODEL_STORE) / "litemedsam"
@@ -82,12 +89,23 @@ class Command(BaseCommand):
         base = LiteMedSamBone.load_tuned(root=root, weights=None)
         embeddings = embed_samples(samples, base, cache, progress=self.stderr.write)
 
+        def start(fold: int | None) -> LiteMedSamBone:
+            init = options["init"]
+            if init is not None and fold is not None:
+                checkpoint = torch.load(init / f"fold-{fold}" / "checkpoint.pt", map_location="cpu", weights_only=True)
+                segmenter = LiteMedSamBone.load_tuned(root=root, weights=None)
+                segmenter.mask_decoder.load_state_dict(checkpoint["mask_decoder"])
+                segmenter.prompt_encoder.load_state_dict(checkpoint["prompt_encoder"])
+                return segmenter
+            return LiteMedSamBone.load_tuned(root=root, weights=init)
+
         if not options["cv"]:
-            segmenter = LiteMedSamBone.load_tuned(root=root, weights=None)
+            segmenter = start(None)
             history = train_decoder(segmenter, samples, embeddings, config=config, run_dir=out / "train",
                                     progress=self.stderr.write)
             meta = {"config": config.__dict__, "images": len(samples), "sources": [str(p) for p in options["data"]],
-                    "phantoms": options["phantoms"], "epochs_done": len(history)}
+                    "phantoms": options["phantoms"], "epochs_done": len(history),
+                    "init": None if options["init"] is None else str(options["init"])}
             export = options["export"] or out / "litemedsam_bone.pt"
             digest = export_tuned(segmenter, export, meta=meta)
             (out / "train.json").write_text(json.dumps({**meta, "history": history, "sha256": digest}, indent=1))
@@ -104,8 +122,8 @@ class Command(BaseCommand):
                 continue
             train = [samples[i] for i in folds.train_indices(fold)]
             test = [samples[i] for i in folds.test_indices(fold)]
-            before = evaluate(base, test, embeddings)
-            segmenter = LiteMedSamBone.load_tuned(root=root, weights=None)
+            before = evaluate(base, test, embeddings)  # LiteMedSAM's own decoder, bone windows
+            segmenter = start(fold)
             history = train_decoder(segmenter, train, embeddings, config=config, run_dir=fold_dir, fold=fold,
                                     progress=lambda line, f=fold: self.stderr.write(f"fold {f}: {line}"))
             after = evaluate(segmenter, test, embeddings)
@@ -118,22 +136,28 @@ class Command(BaseCommand):
                 f"{k} {before['summary'][k]['mean']:.3f} -> {v['mean']:.3f}" for k, v in after["summary"].items()))
         report = self._aggregate(out, options["cv"])
         if report is None:
-            self.stdout.write("some folds are not finished yet; rerun to go on")
+            self.stdout.write("no fold is finished yet; rerun to go on")
             return
+        done = report["folds_done"]
+        scope = f"{options['cv']}-fold held-out" if len(done) == options["cv"] else \
+            f"held-out folds {', '.join(map(str, done))} of {options['cv']} only"
         for part in ("before", "after"):
             for source, summary in report[part].items():
-                self.stdout.write(f"\n{part} tuning, {source} ({options['cv']}-fold held-out):")
+                self.stdout.write(f"\n{part} tuning, {source} ({scope}):")
                 self.stdout.write("\n".join(_table(summary)))
+        if len(done) < options["cv"]:
+            self.stdout.write("\nsome folds are not finished yet; rerun to go on")
 
     @staticmethod
     def _aggregate(out: Path, n_folds: int) -> dict[str, Any] | None:
         from inference.sam.tuning_prompts import summarize_rows
 
         paths = [out / f"fold-{f}" / "eval.json" for f in range(n_folds)]
-        if not all(p.is_file() for p in paths):
+        results = [json.loads(p.read_text()) for p in paths if p.is_file()]
+        if not results:
             return None
-        results = [json.loads(p.read_text()) for p in paths]
-        report: dict[str, Any] = {"folds": n_folds, "test_sizes": [len(r["test"]) for r in results]}
+        report: dict[str, Any] = {"folds": n_folds, "folds_done": [r["fold"] for r in results],
+                                  "test_sizes": [len(r["test"]) for r in results]}
         for part in ("before", "after"):
             rows = [row for r in results for row in r[part]["per_image"]]
             report[part] = {}
