@@ -113,6 +113,7 @@ __all__ = [
     "MetricValue",
     "align_label_map",
     "hka_deviation_deg",
+    "with_femoral_head_apex",
 ]
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -1404,6 +1405,23 @@ def _align_leg(
         landmarks=landmarks,
         length_landmarks=length_landmarks,
     )
+
+
+def with_femoral_head_apex(leg: LegAlignment, apex_xy: NDArray[np.float64], *,
+                           pixel_spacing_mm: float | None) -> LegAlignment:
+    """``leg`` with its femoral-head apex replaced (e.g. by the leg localiser's) and its lengths recomputed."""
+    landmarks = replace(leg.length_landmarks, femoral_head_apex=np.asarray(apex_xy, dtype=np.float64))
+    metrics = dict(leg.metrics)
+    flags = [f for f in leg.flags if not f.startswith(tuple(f"{name}:" for name in LENGTH_METRICS))]
+    for name, value_px in leg_length_values(landmarks, leg.joints.knee_xy, leg.joints.ankle_xy).items():
+        if value_px is None:
+            metrics[name] = None
+            flags.append(f"{name}: femoral-head apex or condyles not found")
+            continue
+        length = _fixed_metric(value_px * (pixel_spacing_mm or 1.0), None, unit="mm" if pixel_spacing_mm else "px",
+                               method="landmarks")
+        metrics[name] = replace(length, value_px=value_px)
+    return replace(leg, metrics=metrics, length_landmarks=landmarks, flags=tuple(flags))
 
 
 def _length_landmarks(femur: _BoneMask, ctx: _LegContext, condyles: NDArray[np.float64] | None,
