@@ -6,7 +6,8 @@ into a small fixed frame and returns four heatmaps, one per (patient side, landm
 patient's right and left leg. This module turns those heatmaps into legs (Django- and torch-free):
 
 * a leg is found when both its apex and its ankle peak reach :data:`PRESENCE_THRESHOLD` and the
-  ankle lies below the apex by at least :data:`MIN_LEG_FRACTION` of the image height;
+  ankle lies below the apex by at least :data:`MIN_LEG_FRACTION` of the image height; when none does,
+  the best one above :data:`LOW_PRESENCE_THRESHOLD` is kept, flagged ``leg_low_confidence``;
 * its ``box`` runs from above the femoral head to below the plafond (:func:`leg_box`);
 * its patient side is the heatmap's on a two-leg image, checked against the standard AP display
   (image-left = patient right) and, for DICOM, against ``PatientOrientation``; on a one-leg image
@@ -36,6 +37,9 @@ __all__ = [
 #: Heatmap channel order: (patient side, landmark).
 CHANNELS: tuple[tuple[str, str], ...] = (("right", "apex"), ("right", "ankle"), ("left", "apex"), ("left", "ankle"))
 PRESENCE_THRESHOLD = 0.3
+#: When no leg reaches :data:`PRESENCE_THRESHOLD`, the best one above this is kept with a flag (a real
+#: ankle-only CR peaked at 0.14; single-leg phantoms the localiser is unsure of at 0.22-0.49).
+LOW_PRESENCE_THRESHOLD = 0.2
 #: A leg shorter than this fraction of the image height is not a full-length leg.
 MIN_LEG_FRACTION = 0.25
 #: Box margins as fractions of the apex-ankle length: above the head apex, below the plafond, sideways.
@@ -116,15 +120,22 @@ def decode_heatmaps(
     points = to_original(np.array([[p[1], p[2]] for p in peaks]))
     flags: list[str] = []
     candidates: dict[str, tuple[float, NDArray[np.float64], NDArray[np.float64]]] = {}
-    for side, (apex_i, ankle_i) in (("right", (0, 1)), ("left", (2, 3))):
-        score = min(peaks[apex_i][0], peaks[ankle_i][0])
-        apex, ankle = points[apex_i], points[ankle_i]
-        if score < PRESENCE_THRESHOLD:
-            continue
-        if ankle[1] - apex[1] < MIN_LEG_FRACTION * image_height:
-            flags.append(f"{side}: leg too short for a full-length leg")
-            continue
-        candidates[side] = (score, apex, ankle)
+    for threshold in (PRESENCE_THRESHOLD, LOW_PRESENCE_THRESHOLD):
+        for side, (apex_i, ankle_i) in (("right", (0, 1)), ("left", (2, 3))):
+            score = min(peaks[apex_i][0], peaks[ankle_i][0])
+            apex, ankle = points[apex_i], points[ankle_i]
+            if score < threshold:
+                continue
+            if ankle[1] - apex[1] < MIN_LEG_FRACTION * image_height:
+                flags.append(f"{side}: leg too short for a full-length leg")
+                continue
+            candidates[side] = (score, apex, ankle)
+        if candidates:
+            break
+    if candidates and max(c[0] for c in candidates.values()) < PRESENCE_THRESHOLD:  # second chance: the best only
+        best = max(candidates, key=lambda side: candidates[side][0])
+        candidates = {best: candidates[best]}
+        flags.append("leg_low_confidence")
 
     if len(candidates) == 2:
         (_, right_apex, right_ankle), (_, left_apex, left_ankle) = candidates["right"], candidates["left"]

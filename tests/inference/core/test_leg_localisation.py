@@ -77,3 +77,12 @@ def test_no_full_length_leg() -> None:
 def test_leg_box_spans_head_to_plafond() -> None:
     x0, y0, x1, y1 = leg_box(np.array([100.0, 100.0]), np.array([120.0, 900.0]))
     assert y0 < 100 and y1 > 900 and x0 < 100 and x1 > 120
+
+
+def test_a_weak_single_leg_is_kept_with_a_flag_and_noise_is_not() -> None:
+    weak = {("right", "apex"): (30.5, 12.5, 0.22), ("right", "ankle"): (34.5, 120.5, 0.6),
+            ("left", "apex"): (30.5, 12.5, 0.1), ("left", "ankle"): (34.5, 120.5, 0.1)}
+    result = _decode(_maps(weak))
+    assert [leg.anatomical_side for leg in result.legs] == ["right"] and "leg_low_confidence" in result.flags
+    noise = {("right", "apex"): (30.5, 12.5, 0.14), ("right", "ankle"): (34.5, 120.5, 0.13)}
+    assert _decode(_maps(noise)).flags == ("no_leg_found",)
