@@ -225,6 +225,8 @@ def train(samples: Sequence[LocaliserSample], *, out_dir: Path, epochs: int = 30
     import torch
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "manifest.json").is_file() and not (out_dir / CHECKPOINT_FILE).is_file():
+        return out_dir  # finished before: nothing to resume
     net = _build_net()
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(samples) / batch_size)
