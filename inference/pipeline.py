@@ -226,7 +226,8 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
                  dicom: Mapping[str, Any] | None, seed: int) -> EnsembleResult:
     """Localise the legs, run the members on each leg's normalised crop, map back, align in original pixels.
 
-    Each crop shows a patient-right leg (left legs are mirrored, :mod:`inference.core.leg_crops`); its
+    Each crop shows a right leg as a standard AP display shows it (legs that look like left legs are
+    mirrored, :mod:`inference.core.leg_crops`); its
     posterior joints and pruned label map are mapped back exactly onto the original pixel grid, where
     the alignment (and every length) is measured. An image without a full-length leg gets no legs
     and the ``outside_intended_use`` flag.
@@ -241,7 +242,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
     flags = list(localisation.flags)
     if anatomical_side is not None and len(legs) == 1 and legs[0].anatomical_side != anatomical_side:
         flags.append(f"anatomical side {anatomical_side} given; the image looked like a {legs[0].anatomical_side} leg")
-        legs = [replace(legs[0], anatomical_side=anatomical_side)]
+        legs = [replace(legs[0], anatomical_side=anatomical_side, appearance=anatomical_side)]  # a standard AP view
     if not legs:
         flags.append(OUTSIDE_INTENDED_USE)
     x_mid = None  # two legs: split halfway between their apex-ankle midlines
@@ -253,7 +254,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
     keypoint_results, member_rows = [], []
     for leg in legs:
         crop = leg_crop_from_landmarks(np.array(leg.apex_xy), np.array(leg.ankle_xy),
-                                       mirrored=leg.anatomical_side == "left")
+                                       mirrored=leg.looks_like == "left")
         with timer.stage("leg_crops"):
             crop_image = clahe(crop.cut(image))
         combined = _combine(crop_image, ensemble, timer, single_leg=True, anatomical_side="right")

@@ -15,7 +15,7 @@ Canonical positions are the medians over the 242 OAI outlines (apex 63/220, plaf
 
 :class:`LegCrop` holds the transform; it maps points both ways exactly, cuts the crop from the
 original image (area-averaged when shrinking) and pastes a crop-space label map back onto the original
-pixel grid (each original pixel centre takes the label of the crop pixel it falls in). Django- and
+pixel grid (bilinear one-hot sampling, so upscaled crops give smooth outlines). Django- and
 torch-free.
 """
 
@@ -121,11 +121,12 @@ class LegCrop:
 
     def paste_labels(self, crop_labels: NDArray[np.integer], out: NDArray[np.uint8],
                      column_range: tuple[int, int] | None = None) -> None:
-        """Write the non-zero labels of a crop-space map into ``out`` (original grid), in place.
+        """Write the bone labels of a crop-space map into ``out`` (original grid), in place.
 
-        Each original pixel centre inside the crop's frame takes the label of the crop pixel it falls
-        in; ``column_range`` ``(lo, hi)`` limits the original columns written (the leg's side of a
-        bilateral image).
+        Each original pixel centre inside the crop's frame takes the label whose one-hot map, sampled
+        bilinearly at that point of the crop, is largest (background where it is); so an upscaled crop
+        gives smooth outlines rather than blocks of crop pixels. ``column_range`` ``(lo, hi)`` limits the
+        original columns written (the leg's side of a bilateral image).
         """
         crop_labels = np.asarray(crop_labels)
         if crop_labels.shape != (self.height, self.width):
@@ -137,14 +138,27 @@ class LegCrop:
         rows = np.arange(max(0, int(np.floor(y0))), min(h, int(np.ceil(y1))))
         if not len(cols) or not len(rows):
             return
-        centres = self.to_crop(np.column_stack([cols + 0.5, np.full(len(cols), rows[0] + 0.5)]))
-        u = np.floor(centres[:, 0]).astype(np.intp)
-        v = np.floor(self.to_crop(np.column_stack([np.zeros(len(rows)), rows + 0.5]))[:, 1]).astype(np.intp)
-        keep_u, keep_v = (u >= 0) & (u < self.width), (v >= 0) & (v < self.height)
-        cols, u, rows, v = cols[keep_u], u[keep_u], rows[keep_v], v[keep_v]
-        block = crop_labels[np.ix_(v, u)]
+        # Crop coordinates of the original pixel centres, in crop pixel-centre units (centre of [0, 0] = 0).
+        u = self.to_crop(np.column_stack([cols + 0.5, np.zeros(len(cols))]))[:, 0] - 0.5
+        v = self.to_crop(np.column_stack([np.zeros(len(rows)), rows + 0.5]))[:, 1] - 0.5
+        inside_u, inside_v = (u > -0.5) & (u < self.width - 0.5), (v > -0.5) & (v < self.height - 0.5)
+        cols, u, rows, v = cols[inside_u], u[inside_u], rows[inside_v], v[inside_v]
+        u0 = np.clip(np.floor(u).astype(np.intp), 0, self.width - 1)
+        v0 = np.clip(np.floor(v).astype(np.intp), 0, self.height - 1)
+        u1, v1 = np.minimum(u0 + 1, self.width - 1), np.minimum(v0 + 1, self.height - 1)
+        wu = np.clip(u - u0, 0.0, 1.0)[np.newaxis, :]
+        wv = np.clip(v - v0, 0.0, 1.0)[:, np.newaxis]
+        best = np.zeros((len(rows), len(cols)), dtype=np.float32)
+        labels = np.zeros((len(rows), len(cols)), dtype=np.uint8)
+        for label in (int(value) for value in np.unique(crop_labels) if value > 0):
+            one_hot = (crop_labels == label).astype(np.float32)
+            top = one_hot[np.ix_(v0, u0)] * (1 - wu) + one_hot[np.ix_(v0, u1)] * wu
+            bottom = one_hot[np.ix_(v1, u0)] * (1 - wu) + one_hot[np.ix_(v1, u1)] * wu
+            score = top * (1 - wv) + bottom * wv
+            wins = (score > 0.5) & (score > best)
+            labels[wins], best[wins] = label, score[wins]
         target = out[np.ix_(rows, cols)]
-        np.copyto(target, block.astype(out.dtype), where=block > 0)
+        np.copyto(target, labels, where=labels > 0)
         out[np.ix_(rows, cols)] = target
 
 

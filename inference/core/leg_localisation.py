@@ -60,9 +60,16 @@ class LocalisedLeg:
     ankle_xy: tuple[float, float]
     box_xyxy: tuple[float, float, float, float]
     score: float
+    #: Which leg it looks like in a standard AP display (medial side toward +x: "right"): what decides
+    #: whether its crop is mirrored. It differs from ``anatomical_side`` in a mirrored (PA) display.
+    appearance: AnatomicalSide | None = None
+
+    @property
+    def looks_like(self) -> AnatomicalSide:
+        return self.appearance or self.anatomical_side
 
     def to_json(self) -> dict[str, Any]:
-        return {"anatomical_side": self.anatomical_side, "image_side": self.image_side,
+        return {"anatomical_side": self.anatomical_side, "image_side": self.image_side, "looks_like": self.looks_like,
                 "apex": [round(v, 2) for v in self.apex_xy], "ankle": [round(v, 2) for v in self.ankle_xy],
                 "box": [round(v, 2) for v in self.box_xyxy], "score": round(self.score, 4)}
 
@@ -120,6 +127,7 @@ def decode_heatmaps(
     points = to_original(np.array([[p[1], p[2]] for p in peaks]))
     flags: list[str] = []
     candidates: dict[str, tuple[float, NDArray[np.float64], NDArray[np.float64]]] = {}
+    appearance: dict[str, str] = {}  # anatomical side -> the leg it looks like, where they differ
     for threshold in (PRESENCE_THRESHOLD, LOW_PRESENCE_THRESHOLD):
         for side, (apex_i, ankle_i) in (("right", (0, 1)), ("left", (2, 3))):
             score = min(peaks[apex_i][0], peaks[ankle_i][0])
@@ -165,6 +173,7 @@ def decode_heatmaps(
             if tagged != side:
                 flags.append(f"side_from_dicom_laterality (the image looked like a {side} leg)")
                 candidates = {tagged: candidates[side]}
+                appearance[tagged] = side
             else:
                 flags.append("side_from_dicom_laterality")
         elif other_score >= SIDE_MARGIN * own:
@@ -180,15 +189,17 @@ def decode_heatmaps(
             image_side="left" if mid_x < image_width / 2 else "right",
             apex_xy=(float(apex[0]), float(apex[1])), ankle_xy=(float(ankle[0]), float(ankle[1])),
             box_xyxy=leg_box(apex, ankle), score=float(score),
+            appearance=appearance.get(side, side),  # type: ignore[arg-type]
         ))
     legs.sort(key=lambda leg: leg.apex_xy[0] + leg.ankle_xy[0])
-    if len(legs) == 2:  # two legs: image sides by order, whatever the half each lies in
+    if len(legs) == 2:  # two legs: image sides by order; the image-left one looks like a right leg
         legs = [_with_image_side(legs[0], "left"), _with_image_side(legs[1], "right")]
     return Localisation(tuple(legs), tuple(dict.fromkeys(flags)))
 
 
 def _with_image_side(leg: LocalisedLeg, image_side: Literal["left", "right"]) -> LocalisedLeg:
-    return LocalisedLeg(leg.anatomical_side, image_side, leg.apex_xy, leg.ankle_xy, leg.box_xyxy, leg.score)
+    return LocalisedLeg(leg.anatomical_side, image_side, leg.apex_xy, leg.ankle_xy, leg.box_xyxy, leg.score,
+                        appearance="right" if image_side == "left" else "left")
 
 
 def _dicom_laterality(dicom: Mapping[str, Any] | None) -> AnatomicalSide | None:

@@ -22,10 +22,11 @@ from inference.pipeline import OUTSIDE_INTENDED_USE, FoldMembers, LoadedEnsemble
 from training.core.leg_samples import phantom_leg_truths
 
 ANGLES = ("hka_deviation_deg", "mLDFA", "MPTA", "mLDTA")
-#: Joint-based angles map back exactly; mask-based ones move with the rasterisation of the crop's
-#: label map on the original grid (a crop pixel covers 2.5 x 2.5 original pixels here, 3.75 x 3.75
-#: scaled): measured up to 0.16 degrees.
-TOLERANCE = {"hka_deviation_deg": 0.1, "mLDFA": 0.3, "MPTA": 0.3, "mLDTA": 0.3}
+#: Joint-based angles map back exactly. Mask-based ones are measured on the crop's label map resampled
+#: onto a different original grid, and the alignment itself is not exactly scale-invariant for them
+#: (its own property test allows 0.5 degrees for a uniformly scaled label map,
+#: tests/inference/core/test_alignment_properties.py): measured up to 0.45 degrees (mLDTA, scaled x 1.5).
+TOLERANCE = {"hka_deviation_deg": 0.1, "mLDFA": 0.5, "MPTA": 0.5, "mLDTA": 0.5}
 
 
 class _TruthLocaliser:
@@ -77,7 +78,7 @@ def _ensemble(phantom, localiser_legs) -> LoadedEnsemble:  # noqa: ANN001
         view="AP", folds=[FoldMembers(keypoint=[_Oracle(crops, "keypoint")],
                                       segmentation=[_Oracle(crops, "segmentation"), _Oracle(crops, "segmentation")])],
         keypoint_names=["oracle"], segmentation_names=["a", "b"], femur_tables=any_vote, tibia_tables=any_vote,
-        options={"mc_draws": 20, "mc_samples": 2000}, input_mode="leg_crops", localiser=_TruthLocaliser(localiser_legs),
+        options={"mc_draws": 40, "mc_samples": 3000}, input_mode="leg_crops", localiser=_TruthLocaliser(localiser_legs),
     )
 
 
@@ -88,7 +89,8 @@ def _legs(phantom, transform) -> list[LocalisedLeg]:  # noqa: ANN001
         legs.append(LocalisedLeg(truth.anatomical_side, "left", tuple(apex), tuple(ankle), leg_box(apex, ankle), 1.0))
     legs.sort(key=lambda leg: leg.apex_xy[0])
     if len(legs) == 2:
-        legs = [LocalisedLeg(leg.anatomical_side, side, leg.apex_xy, leg.ankle_xy, leg.box_xyxy, 1.0)
+        legs = [LocalisedLeg(leg.anatomical_side, side, leg.apex_xy, leg.ankle_xy, leg.box_xyxy, 1.0,
+                             appearance="right" if side == "left" else "left")  # a mirrored image: a PA display
                 for leg, side in zip(legs, ("left", "right"), strict=True)]
     return legs
 

@@ -293,10 +293,11 @@ def test_json_contract_keys_units_and_spacing(blocks) -> None:
     res = align_label_map(lm, [_joints(*joints, anatomical_side="right")], n_draws=10, n_samples=500,
                           pixel_spacing_mm=0.5, image_name="x.png")
     doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
-    assert list(doc) == ["image", "width", "height", "pixel_spacing_mm", "legs"]
+    assert list(doc) == ["image", "width", "height", "pixel_spacing_mm", "legs", "lld"]
     assert (doc["image"], doc["width"], doc["height"], doc["pixel_spacing_mm"]) == ("x.png", 300, 960, 0.5)
     (leg,) = doc["legs"]
-    assert list(leg) == ["image_side", "anatomical_side", "joints", "metrics", "flags"]
+    assert list(leg) == ["image_side", "anatomical_side", "joints", "metrics", "landmarks", "flags"]
+    assert doc["lld"] is None  # one leg
     assert list(leg["joints"]) == ["hip", "knee", "ankle"] and leg["joints"]["knee"] == [140.0, 500.0]
     assert list(leg["metrics"]) == list(METRIC_NAMES)
     for name, value in leg["metrics"].items():
