@@ -73,10 +73,6 @@ def predictions_request_missing(*, ensemble: EnsembleVersion) -> int:
 def prediction_request(*, image: Image, ensemble: EnsembleVersion | None = None, enqueue: bool = True) -> Prediction:
     """Get or create the (image, ensemble) prediction and queue it; running twice is a no-op."""
     ensemble = ensemble or ensemble_active(view=image.case.view)
-    if ensemble is None and image.case.view == "AP":
-        from inference.starter import starter_available, starter_ensemble_register
-
-        ensemble = starter_ensemble_register() if starter_available() else None
     if ensemble is None:
         raise ModelNotReady("No active ensemble for this view yet: train one first.", {"code": "no_active_ensemble"})
     try:
