@@ -103,7 +103,7 @@ class Command(BaseCommand):
             segmenter = start(None)
             history = train_decoder(segmenter, samples, embeddings, config=config, run_dir=out / "train",
                                     progress=self.stderr.write)
-            meta = {"config": config.__dict__, "images": len(samples), "sources": [str(p) for p in options["data"]],
+            meta = {"config": config.__dict__, "images": len(samples), "sources": [Path(p).name for p in options["data"]],  # folder names: no machine paths
                     "phantoms": options["phantoms"], "epochs_done": len(history),
                     "init": None if options["init"] is None else str(options["init"])}
             export = options["export"] or out / "litemedsam_bone.pt"
