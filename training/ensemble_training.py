@@ -57,7 +57,8 @@ class EnsembleTrainingConfig:
 Progress = Callable[[dict[str, Any]], None]
 
 
-def _member_dir_name(spec: MemberSpec) -> str:
+def member_dir_name(spec: MemberSpec) -> str:
+    """The artifact folder name of a member inside its fold's folder."""
     return f"{spec.kind}-{spec.backend}-{spec.architecture}".replace("/", "_").replace(":", "_")
 
 
@@ -118,7 +119,7 @@ def train_member(
     def member_progress(event: dict[str, Any]) -> None:
         report({"stage": "train", "fold": fold, "member": spec.name, "member_index": index, **event})
 
-    directory = out_dir / f"fold{fold}" / _member_dir_name(spec)
+    directory = out_dir / f"fold{fold}" / member_dir_name(spec)
     backend = get_backend(spec.backend)
     if (directory / "manifest.json").is_file():  # trained before the run was stopped: resume after it
         report({"stage": "resume", "fold": fold, "member": spec.name, "member_index": index})

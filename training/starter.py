@@ -65,7 +65,7 @@ def train_starter_members(shared_data: Path, out_dir: Path, *, progress: Any = N
 
     from inference.backends.registry import get_backend
     from training.configs import ensemble_config
-    from training.ensemble_training import _member_dir_name
+    from training.ensemble_training import member_dir_name
 
     config = ensemble_config("starter")
     samples = starter_samples(shared_data)
@@ -75,7 +75,7 @@ def train_starter_members(shared_data: Path, out_dir: Path, *, progress: Any = N
     report = progress or (lambda _event: None)
     members: dict[str, list[dict[str, Any]]] = {"segmentation": [], "keypoint": []}
     for spec in (*config.segmentation, *config.keypoint):
-        directory = out_dir / "fold0" / _member_dir_name(spec)
+        directory = out_dir / "fold0" / member_dir_name(spec)
         if (directory / "manifest.json").is_file():
             report({"stage": "resume", "member": spec.name})
         else:
@@ -124,6 +124,8 @@ def train_localiser(shared_data: Path, out_dir: Path, *, held_out_fold: int | No
     from inference.backends import leg_localiser
     from training.core.leg_samples import localiser_samples
 
+    if leg_localiser.finished(out_dir):
+        return out_dir  # trained before: no need to read its images again
     ids, folds = eos_folds(shared_data)
     train_ids = ids if held_out_fold is None else [ids[i] for i in folds.train_indices(held_out_fold)]
     samples = localiser_samples(shared_data, eos_ids=train_ids)

@@ -33,7 +33,7 @@ from PIL import Image
 from inference.backends.base import ArtifactError, MemberSpec, read_artifact_manifest, write_artifact_manifest
 from inference.core.leg_localisation import CHANNELS, Localisation, decode_heatmaps
 
-__all__ = ["INPUT_SIZE", "LegLocaliser", "LocaliserSample", "letterbox", "load", "train"]
+__all__ = ["INPUT_SIZE", "LegLocaliser", "LocaliserSample", "finished", "letterbox", "load", "train"]
 
 INPUT_SIZE = (256, 128)
 STRIDE = 2
@@ -218,6 +218,11 @@ def _focal_loss(logits: Any, target: Any) -> Any:
     return (pos_loss.sum() + neg_loss.sum()) / n_pos
 
 
+def finished(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a finished localiser (an artifact and no checkpoint left to resume)."""
+    return (out_dir / "manifest.json").is_file() and not (out_dir / CHECKPOINT_FILE).is_file()
+
+
 def train(samples: Sequence[LocaliserSample], *, out_dir: Path, epochs: int = 30, batch_size: int = 16,
           lr: float = 2e-3, seed: int = 0, progress: Callable[[dict[str, Any]], None] | None = None,
           training_data: Mapping[str, Any] | None = None) -> Path:
@@ -225,8 +230,8 @@ def train(samples: Sequence[LocaliserSample], *, out_dir: Path, epochs: int = 30
     import torch
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    if (out_dir / "manifest.json").is_file() and not (out_dir / CHECKPOINT_FILE).is_file():
-        return out_dir  # finished before: nothing to resume
+    if finished(out_dir):
+        return out_dir  # nothing to resume
     net = _build_net()
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(samples) / batch_size)
