@@ -17,7 +17,7 @@ from annotations.models import Image
 from enllasd_web.roles import IsAnnotator
 from inference import sam_services
 from inference.models import PrelabelJob
-from inference.sam.registry import available_models
+from inference.sam.registry import active_bone_weights, available_models
 
 
 @extend_schema_serializer(component_name="SamModel")
@@ -27,10 +27,21 @@ class SamModelSerializer(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
 
 
+@extend_schema_serializer(component_name="SamBoneWeights")
+class SamBoneWeightsSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["shipped", "tuned"],
+                                     help_text="shipped: models/sam/litemedsam_bone; tuned: promoted from a run.")
+    path = serializers.CharField(help_text="The shipped file in the repository, or a tuned one under MODEL_STORE.")
+    sha256 = serializers.CharField(allow_null=True)
+    model_version = serializers.IntegerField(allow_null=True)
+    training_run = serializers.UUIDField(allow_null=True)
+
+
 @extend_schema_serializer(component_name="SamModelsOutput")
 class SamModelsOutputSerializer(serializers.Serializer):
     default = serializers.CharField()
     models = SamModelSerializer(many=True)
+    bone_weights = SamBoneWeightsSerializer(help_text="The tuned decoder litemedsam_bone loads now.")
 
 
 @extend_schema_serializer(component_name="SamTimings")
@@ -92,7 +103,8 @@ class SamModelListApi(APIView):
 
     @extend_schema(responses=SamModelsOutputSerializer)
     def get(self, request):  # noqa: ANN001, ANN201
-        data = {"default": settings.SAM_DEFAULT_MODEL, "models": available_models()}
+        data = {"default": settings.SAM_DEFAULT_MODEL, "models": available_models(),
+                "bone_weights": active_bone_weights().as_dict()}
         return Response(SamModelsOutputSerializer(data).data)
 
 

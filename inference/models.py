@@ -20,7 +20,12 @@ class VersionStatus(models.TextChoices):
 
 
 class ModelVersion(models.Model):
-    """One trained member model artifact (weights file under MODEL_STORE, with its sha256)."""
+    """One trained model artifact (weights file under MODEL_STORE, with its sha256).
+
+    Ensemble members (key-point and segmentation models) stay ``candidate``: their ensemble is what is
+    active. A ``promptable`` version is a tuned SAM decoder (backend ``litemedsam_bone``, from a SAM
+    tuning run); at most one of a backend is ``active``, and the SAM registry loads it.
+    """
 
     kind = models.CharField(max_length=16, choices=ModelKind.choices)
     architecture = models.CharField(max_length=64)
@@ -39,6 +44,10 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["backend"], condition=Q(kind="promptable", status="active"),
+                                    name="one_active_promptable_per_backend")
+        ]
 
     def __str__(self) -> str:
         fold = f" fold {self.fold}" if self.fold is not None else ""

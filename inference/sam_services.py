@@ -24,10 +24,18 @@ from django.utils import timezone
 from annotations.models import Image, RevisionSource
 from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput
 from enllasd_web.queueing import BrokerUnavailable, publish
-from inference.models import JobStatus, PrelabelJob, PrelabelStatus, Prediction
+from inference.models import (
+    JobStatus,
+    ModelKind,
+    ModelVersion,
+    PrelabelJob,
+    PrelabelStatus,
+    Prediction,
+    VersionStatus,
+)
 from inference.sam.prelabel_prompts import BonePrompt, prompts_from_leg_boxes, prompts_from_prediction
 from inference.sam.promptable import Embedding, PromptableSegmenter, check_prompts
-from inference.sam.registry import embedding_cache, get_segmenter, model_availability, model_names
+from inference.sam.registry import LITEMEDSAM_BONE, embedding_cache, get_segmenter, model_availability, model_names
 from inference.sam.tuning_prompts import guess_bone
 
 logger = logging.getLogger(__name__)
@@ -158,6 +166,34 @@ def sam_embedding_enqueue(*, image: Image) -> None:
         publish(sam_embedding_compute, args=[image.pk, name], queue="sam_precompute")
     except Exception as exc:  # noqa: BLE001 - any failure here must not fail the upload
         logger.warning("Could not queue the SAM embedding of image %s: %s", image.pk, exc)
+
+
+def sam_bone_weights_activate(*, weights: ModelVersion | None) -> ModelVersion | None:
+    """Make ``weights`` the tuned decoder ``litemedsam_bone`` loads (``None``: the shipped file) and retire
+    the one active before, which is returned (``None``: it was the shipped file).
+
+    Every worker loads the new weights on its next call (:func:`inference.sam.registry.get_segmenter`).
+    Recording who did it and why is :mod:`training.sam_promotions`' job.
+
+    Raises
+    ------
+    InvalidInput
+        ``weights`` is not a tuned SAM bone decoder.
+    """
+    if weights is not None and (weights.kind != ModelKind.PROMPTABLE or weights.backend != LITEMEDSAM_BONE):
+        raise InvalidInput(f"Model version {weights.pk} is not a tuned {LITEMEDSAM_BONE} decoder.",
+                           {"code": "not_sam_weights"})
+    with transaction.atomic():
+        active = ModelVersion.objects.select_for_update().filter(
+            kind=ModelKind.PROMPTABLE, backend=LITEMEDSAM_BONE, status=VersionStatus.ACTIVE)
+        previous = active.first()
+        active.exclude(pk=None if weights is None else weights.pk).update(status=VersionStatus.RETIRED)
+        if weights is not None:
+            weights.status = VersionStatus.ACTIVE
+            weights.save(update_fields=["status"])
+    logger.info("SAM bone weights: %s active (was %s)", weights.pk if weights else "shipped",
+                previous.pk if previous else "shipped")
+    return previous
 
 
 def _leg_boxes(boxes: dict[str, Any] | None, image_ids: Sequence[int]) -> dict[str, list[list[float]]]:

@@ -70,6 +70,7 @@ def counted(monkeypatch):
     return counts
 
 
+@pytest.mark.django_db  # litemedsam_bone loads the active (promoted) bone weights, recorded in the database
 @pytest.mark.parametrize("model", ["litemedsam", "litemedsam_bone"])
 def test_outlines_in_order_in_image_pixels_embedding_each_image_once(phantoms, counted, tmp_path, model):
     if not registry.model_availability(model).available:
