@@ -72,6 +72,20 @@ def login(page, live_server):
     return _login
 
 
+def create_case_in_browser(page, base_url: str, *, patient_code: str, acquisition_date: str, view: str = "AP",  # noqa: ANN001
+                           cohort: str | None = None) -> None:
+    """Create a case with the case list's "New case" form, as a logged-in user, and land on its page."""
+    page.goto(f"{base_url}/")
+    page.click("#case-actions summary:has-text('New case')")
+    page.fill("#new-case input[name=patient_code]", patient_code)
+    page.fill("#new-case input[name=acquisition_date]", acquisition_date)
+    page.select_option("#new-case select[name=view]", view)
+    if cohort is not None:
+        page.select_option("#new-case select[name=cohort]", cohort)
+    page.click("#new-case button[type=submit]")
+    page.wait_for_url("**/cases/*/")
+
+
 def phantom_png(phantom) -> bytes:  # noqa: ANN001 - inference.core.phantom.Phantom
     from PIL import Image as PILImage
 

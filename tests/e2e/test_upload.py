@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import phantom_png
+from tests.e2e.conftest import create_case_in_browser, phantom_png
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 SHOTS = os.environ.get("ENLLASD_SCREENSHOTS")
@@ -41,14 +41,8 @@ def test_create_a_case_and_upload_png_and_dicom(page, live_server, login, annota
     broken.write_bytes(b"this is not an image")
 
     login("anna", "pw-anna")
-    page.goto(f"{live_server.url}/")
-    page.click("#case-actions summary:has-text('New case')")
-    page.fill("#new-case input[name=patient_code]", "P-BROWSER-1")
-    page.fill("#new-case input[name=acquisition_date]", "2026-03-04")
-    page.select_option("#new-case select[name=view]", "AP")
-    page.select_option("#new-case select[name=cohort]", "sd")
-    page.click("#new-case button[type=submit]")
-    page.wait_for_url("**/cases/*/")
+    create_case_in_browser(page, live_server.url, patient_code="P-BROWSER-1", acquisition_date="2026-03-04",
+                           cohort="sd")
     case = Case.objects.get(patient__code="P-BROWSER-1")
     assert str(case.acquisition_date) == "2026-03-04" and case.view == "AP" and case.patient.cohort == "sd"
     assert page.url.endswith(f"/cases/{case.pk}/")

@@ -20,6 +20,16 @@ function storeWithJoints() {
   return new EditorStore(100, 300, doc);
 }
 
+/** A mocked /api/align/ answering no legs, counting its calls. */
+function countingAlign() {
+  const server = { calls: 0 };
+  setFetch((async () => {
+    server.calls += 1;
+    return json({ width: 100, height: 300, pixel_spacing_mm: null, legs: [] });
+  }) as unknown as typeof fetch);
+  return server;
+}
+
 describe("live angles (mocked /api/align/)", () => {
   it("posts the LabelMe document with the image size and stores the alignment", async () => {
     let sent: Record<string, unknown> = {};
@@ -46,22 +56,18 @@ describe("live angles (mocked /api/align/)", () => {
   });
 
   it("shows a known alignment (review: the prediction's, with its spread) while the document is unchanged", async () => {
-    let calls = 0;
-    setFetch((async () => {
-      calls += 1;
-      return json({ width: 100, height: 300, pixel_spacing_mm: null, legs: [] });
-    }) as unknown as typeof fetch);
+    const server = countingAlign();
     const store = storeWithJoints();
     const angles = new AnglesController(store);
     const stored = { width: 100, height: 300, pixel_spacing_mm: null, legs: [{ image_side: "left", anatomical_side: null, joints: {}, metrics: { hka_deviation_deg: { value: -3, sd: 1.4 } }, flags: [] }] };
     angles.reference = { doc: cloneDocument(store.doc), alignment: stored };
     await angles.compute();
-    expect(calls).toBe(0);
+    expect(server.calls).toBe(0);
     expect(store.alignment).toBe(stored);
     store.commit(setJoint(store.doc, "knee", 0, [60, 150]).doc);
     angles.schedule.cancel();
     await angles.compute();
-    expect(calls).toBe(1);
+    expect(server.calls).toBe(1);
   });
 
   it("does not call the server without joint points", async () => {
@@ -74,6 +80,25 @@ describe("live angles (mocked /api/align/)", () => {
     await new AnglesController(store).compute();
     expect(called).toBe(false);
     expect(store.alignmentError).toMatch(/Place hip, knee and ankle/);
+  });
+
+  it("shows the model's prediction while the working copy has no joints (a fresh upload), then the drawing's", async () => {
+    const server = countingAlign();
+    const store = new EditorStore(100, 300, emptyDocument({ width: 100, height: 300 }));
+    const angles = new AnglesController(store);
+    const predicted = { width: 100, height: 300, pixel_spacing_mm: null, legs: [{ image_side: "left", anatomical_side: "right", joints: {}, metrics: { hka_deviation_deg: { value: -4, sd: 0.5 } }, flags: [] }] };
+    angles.modelAlignment = predicted;
+    await angles.compute(true);
+    expect(server.calls).toBe(0);
+    expect(store.alignment).toBe(predicted);
+    expect(store.alignmentFromModel).toBe(true);
+    expect(store.alignmentError).toBeNull();
+    store.commit(storeWithJoints().doc);
+    angles.schedule.cancel();
+    angles.settle.cancel();
+    await angles.compute(true);
+    expect(server.calls).toBe(1);
+    expect(store.alignmentFromModel).toBe(false);
   });
 
   it("schedules a computation (debounced) after each edit", () => {

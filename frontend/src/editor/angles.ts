@@ -34,6 +34,9 @@ export class AnglesController {
   reference: { doc: Doc; alignment: AlignmentJson } | null = null;
   /** Whether `store.baseDoc` is the saved revision `store.baseRevision` (edit mode; in review mode it is the prediction). */
   baseIsRevision = true;
+  /** What the model measured, shown while the working copy has no joint point (edit mode, an image without
+   * a revision: a fresh upload opens on its prediction's legs, angles and lengths rather than on nothing). */
+  modelAlignment: AlignmentJson | null = null;
 
   /** ``imageId`` names the image whose scale (DICOM or a calibration) turns lengths into mm. */
   constructor(private readonly store: EditorStore, private readonly imageId: () => number | null = () => null) {
@@ -50,6 +53,7 @@ export class AnglesController {
    */
   async compute(full = false): Promise<void> {
     const store = this.store;
+    store.alignmentFromModel = false;
     if (this.reference && sameContent(store.doc, this.reference.doc)) {
       this.latest.invalidate();
       this.abort?.abort();
@@ -63,8 +67,10 @@ export class AnglesController {
     const hasJoint = store.doc.shapes.some((s) => s.shape_type === "point" && canonicalLabel(s.label) !== null);
     if (!hasJoint) {
       this.latest.invalidate();
-      store.alignment = null;
-      store.alignmentError = "Place hip, knee and ankle points (and outline femur and tibia) to measure the angles.";
+      store.alignment = this.modelAlignment;
+      store.alignmentFromModel = this.modelAlignment !== null;
+      store.alignmentProvisional = false;
+      store.alignmentError = this.modelAlignment ? null : "Place hip, knee and ankle points (and outline femur and tibia) to measure the angles.";
       store.emit("alignment");
       return;
     }
@@ -121,6 +127,11 @@ export function renderAnglesPanel(container: HTMLElement, store: EditorStore, bu
   container.append(h("div", { class: "panel-note", id: "angles-state" }, note));
   if (alignment && store.alignmentProvisional && !busy) {
     container.append(h("p", { class: "muted small", id: "angles-provisional" }, "Quick estimate while you draw; the full computation (as in the report) follows."));
+  }
+  if (alignment && store.alignmentFromModel) {
+    container.append(h("p", { class: "notice", id: "angles-from-model" }, alignment.legs?.length
+      ? "The model's prediction, not reviewed yet (its outlines: layer “Model prediction”). Place joints or outline bones to measure your own reading."
+      : "The model found no full-length leg to measure on this image."));
   }
   if (outside && !alignment?.legs?.length) {
     container.append(h("p", { class: "notice outside-use", id: "angles-outside-use" },

@@ -145,6 +145,13 @@ export class Editor {
     this.angles.baseIsRevision = ctx.mode !== "review"; // review: the base document is the prediction
     const stored = this.reviewItem?.alignment;
     if (stored && Array.isArray(stored.legs) && store.baseDoc) this.angles.reference = { doc: store.baseDoc, alignment: stored };
+    if (ctx.mode === "edit" && head === null && prediction?.alignment) {
+      // No revision yet (a fresh upload): open on what the model measured, its outlines shown.
+      this.angles.modelAlignment = prediction.alignment;
+      const layer = store.layers.find((l) => l.id === "prediction");
+      if (layer) layer.visible = true;
+      store.emit("layers");
+    }
     this.sam = new SamController(store, () => this.image.id);
     this.calibration = new CalibrationController(store, () => this.image.id, (calibrated) => this.scaleChanged(calibrated));
     this.buildChrome();

@@ -88,6 +88,8 @@ export class EditorStore {
   alignmentError: string | null = null;
   /** The alignment shown is the fast estimate, not yet the full computation (angles.ts). */
   alignmentProvisional = false;
+  /** The alignment shown is the model's prediction (the working copy has no joints yet; angles.ts). */
+  alignmentFromModel = false;
   prediction: PredictionInfo | null = null;
   /** A SAM polygon was accepted since the last save (the revision's source is then sam_assisted). */
   samAssisted = false;
