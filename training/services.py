@@ -6,6 +6,9 @@ import dataclasses
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +66,24 @@ def training_run_create(
         dataset_snapshot=dataset_snapshot,
         started_by=started_by,
     )
+    return training_run_save_and_queue(run=run, task_name="training_run_execute", enqueue=enqueue)
+
+
+def training_run_save_and_queue(*, run: TrainingRun, task_name: str, enqueue: bool = True) -> TrainingRun:
+    """Validate and save a new run; once committed, publish the task ``training.tasks.<task_name>`` for it on
+    the ``training`` queue (a broker failure is logged and the run stays queued)."""
     run.full_clean()
     with transaction.atomic():
         run.save()
         if enqueue:
-            transaction.on_commit(lambda: _enqueue(run.pk))
+            transaction.on_commit(lambda: _enqueue(run.pk, task_name))
     return run
 
 
-def _enqueue(run_id: Any) -> None:
-    from training.tasks import training_run_execute as task
+def _enqueue(run_id: Any, task_name: str) -> None:
+    from training import tasks
 
-    publish_or_log(task, args=[str(run_id)], queue="training", what=f"training run {run_id}")  # stays queued
+    publish_or_log(getattr(tasks, task_name), args=[str(run_id)], queue="training", what=f"training run {run_id}")
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
@@ -136,7 +145,7 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
         TrainingRun.objects.filter(pk=run.pk).update(progress=clean, log="\n".join(log_lines[-500:]),
                                                      loss_history=loss_history)
 
-    try:
+    with training_run_outcome(run=run, cancelled_by=TrainingCancelled) as outcome:
         samples, folds = _samples_for(run)
         config = ensemble_config(run.config_name, seed=run.seed)
         if run.dataset_snapshot is not None:
@@ -146,15 +155,9 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
         manifest = train_ensemble(samples, config, out_dir=out_dir, device=default_device(), progress=progress,
                                   folds=folds, workers=settings.TRAINING_WORKERS)
         ensemble = _register(run, manifest, out_dir)
-    except TrainingCancelled:
-        TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+    if outcome.cancelled:
         run.refresh_from_db()
         return run
-    except Exception as exc:
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.FAILED, error=f"{exc}\n{traceback.format_exc()}", finished_at=timezone.now()
-        )
-        raise
     TrainingRun.objects.filter(pk=run.pk).update(
         status=RunStatus.SUCCEEDED, finished_at=timezone.now(), metrics=manifest["evaluation"],
         progress={"stage": "done", "ensemble_version": ensemble.pk}, fold_assignment=_fold_assignment(run, manifest),
@@ -169,6 +172,29 @@ def training_run_execute(*, run: TrainingRun) -> TrainingRun:
         predictions_request_missing(ensemble=ensemble)
     run.refresh_from_db()
     return run
+
+
+@dataclass
+class RunOutcome:
+    cancelled: bool = False
+
+
+@contextmanager
+def training_run_outcome(*, run: TrainingRun, cancelled_by: type[BaseException]) -> Iterator[RunOutcome]:
+    """Record how the work in the ``with`` block ended: ``cancelled_by`` marks the run cancelled (and is
+    swallowed: ``outcome.cancelled`` is then True); any other exception marks it failed with its traceback
+    and propagates."""
+    outcome = RunOutcome()
+    try:
+        yield outcome
+    except cancelled_by:
+        TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+        outcome.cancelled = True
+    except Exception as exc:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED, error=f"{exc}\n{traceback.format_exc()}", finished_at=timezone.now()
+        )
+        raise
 
 
 def _fold_assignment(run: TrainingRun, manifest: dict[str, Any]) -> dict[str, Any]:
