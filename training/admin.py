@@ -1,4 +1,5 @@
-"""Admin pages of the training loop: snapshots, retraining, comparisons, promotion, rollback, re-prediction.
+"""Admin pages of the training loop: snapshots, retraining, SAM re-tuning, comparisons, promotion, rollback,
+re-prediction.
 
 Every action that changes what the system does (snapshot, retrain, compare, promote, roll back,
 cancel) needs the admin role and goes through the same services as the API.
@@ -32,10 +33,13 @@ from training.models import (
     EnsemblePromotion,
     RepredictJob,
     RunStatus,
+    SamPromotion,
     TrainingRun,
 )
 from training.promotions import ensemble_promote, ensemble_rollback
 from training.run_display import eta_text, training_run_display
+from training.sam_promotions import sam_tuning_run_promote, sam_weights_rollback
+from training.sam_tuning import SAM_TUNING_CONFIG, sam_tuning_candidate, sam_tuning_run_create
 from training.services import training_run_cancel, training_run_create
 from training.snapshots import dataset_snapshot_create
 
@@ -55,6 +59,24 @@ class _AdminRoleMixin:
             return view(request, *args, **kwargs)
 
         return self.admin_site.admin_view(guarded)
+
+    def _sam_rollback(self, request: HttpRequest, options: dict[str, Any]) -> bool:
+        """Roll the SAM bone weights back through the service, reporting the outcome; True when it worked."""
+        try:
+            promotion = sam_weights_rollback(promoted_by=request.user, **options)
+        except ApplicationError as exc:
+            self._report(request, exc)
+            return False
+        self.message_user(request, f"SAM bone weights rolled back to "  # type: ignore[attr-defined]
+                                   f"{promotion.weights_id or 'the shipped file'} (promotion {promotion.pk}).")
+        return True
+
+    def _exactly_one(self, request: HttpRequest, queryset: QuerySet[Any], what: str) -> bool:
+        """True when one row is selected; otherwise says so (``what``: "ensemble to promote")."""
+        if queryset.count() == 1:
+            return True
+        self.message_user(request, f"Select exactly one {what}.", level=messages.ERROR)  # type: ignore[attr-defined]
+        return False
 
     def _report(self, request: HttpRequest, exc: ApplicationError) -> None:
         self.message_user(request, exc.message, level=messages.ERROR)  # type: ignore[attr-defined]
@@ -109,7 +131,7 @@ class DatasetSnapshotAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
     readonly_fields = ["name", "view", "n_folds", "seed", "filters", "excluded", "notes", "code_version",
                        "created_by", "created_at", "training_runs"]
     inlines = [DatasetSnapshotEntryInline]
-    actions = ["retrain"]
+    actions = ["retrain", "tune_sam"]
 
     @admin.display(description="Images")
     def n_images(self, snapshot: DatasetSnapshot) -> int:
@@ -127,6 +149,8 @@ class DatasetSnapshotAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
             path("create-from-approved/", self._admin_only(self.create_view), name="training_datasetsnapshot_create"),
             path("<int:snapshot_id>/retrain/", self._admin_only(self.retrain_view),
                  name="training_datasetsnapshot_retrain"),
+            path("<int:snapshot_id>/tune-sam/", self._admin_only(self.tune_sam_view),
+                 name="training_datasetsnapshot_tune_sam"),
             *super().get_urls(),
         ]
 
@@ -170,6 +194,44 @@ class DatasetSnapshotAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
             form=form, submit_label="Start training", objects=list(queryset), action="retrain",
         )
 
+    def tune_sam_view(self, request: HttpRequest, snapshot_id: int) -> HttpResponse:
+        snapshot = get_object_or_404(DatasetSnapshot, pk=snapshot_id)
+        form = admin_forms.SamTuneForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            run = self._start_sam_tuning(request, snapshot, form.cleaned_data)
+            if run is not None:
+                return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[run.pk]))
+        return admin_forms.render_form_page(
+            request, admin_context=self.admin_site.each_context(request), title=f"Tune SAM on {snapshot}",
+            form=form, submit_label="Start SAM tuning", objects=[snapshot], intro=SAM_TUNE_INTRO,
+        )
+
+    @admin.action(description="Tune SAM on the selected snapshot…", permissions=["admin_role"])
+    def tune_sam(self, request: HttpRequest, queryset: QuerySet[DatasetSnapshot]) -> HttpResponse | None:
+        if not self._exactly_one(request, queryset, "snapshot to tune SAM on"):
+            return None
+        form = admin_forms.SamTuneForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run = self._start_sam_tuning(request, queryset.get(), form.cleaned_data)
+            return None if run is None else HttpResponseRedirect(
+                reverse("admin:training_trainingrun_change", args=[run.pk]))
+        return admin_forms.render_form_page(
+            request, admin_context=self.admin_site.each_context(request), title="Tune SAM on a snapshot",
+            form=form, submit_label="Start SAM tuning", objects=list(queryset), action="tune_sam",
+            intro=SAM_TUNE_INTRO,
+        )
+
+    def _start_sam_tuning(self, request: HttpRequest, snapshot: DatasetSnapshot,
+                          options: dict[str, Any]) -> TrainingRun | None:
+        try:
+            run = sam_tuning_run_create(dataset_snapshot=snapshot, started_by=request.user, **options)
+        except ApplicationError as exc:
+            self._report(request, exc)
+            return None
+        self.message_user(request, f"SAM tuning run {run.pk} queued on {snapshot} (held-out fold "
+                                   f"{run.config['holdout_fold']}).")
+        return run
+
     def _start_runs(self, request: HttpRequest, snapshots: list[DatasetSnapshot],
                     options: dict[str, Any]) -> TrainingRun | None:
         run = None
@@ -182,6 +244,12 @@ class DatasetSnapshotAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
                 return None
             self.message_user(request, f"Training run {run.pk} ({run.config_name}) queued from {snapshot}.")
         return run
+
+
+SAM_TUNE_INTRO = ("Tunes SAM's bone decoder (litemedsam_bone) on the approved femur/tibia outlines of the "
+                  "snapshot's other folds, starting from the active SAM weights, then measures the candidate and "
+                  "the active weights on the held-out fold (IoU per bone and prompt type). Promote the candidate "
+                  "from the run's page.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,16 +291,58 @@ class TrainingRunAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         return [path("<uuid:run_id>/cancel/", self._admin_only(self.cancel_view), name="training_trainingrun_cancel"),
+                path("<uuid:run_id>/sam-promote/", self._admin_only(self.sam_promote_view),
+                     name="training_trainingrun_sam_promote"),
+                path("<uuid:run_id>/sam-rollback/", self._admin_only(self.sam_rollback_view),
+                     name="training_trainingrun_sam_rollback"),
                 *super().get_urls()]
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         run = self.get_object(request, object_id)
+        is_admin = has_role(request.user, Role.ADMIN)
         can_cancel = run is not None and run.status in {RunStatus.QUEUED, RunStatus.RUNNING}
-        context = {**(extra_context or {}), "can_cancel": can_cancel and has_role(request.user, Role.ADMIN),
+        candidate = sam_tuning_candidate(run) if run is not None and run.config_name == SAM_TUNING_CONFIG else None
+        context = {**(extra_context or {}), "can_cancel": can_cancel and is_admin,
                    "run_display": None if run is None else training_run_display(run),
-                   "refresh_s": RUN_PAGE_REFRESH_S}
+                   "refresh_s": RUN_PAGE_REFRESH_S,
+                   "can_promote_sam": is_admin and candidate is not None and candidate.status != VersionStatus.ACTIVE,
+                   "can_rollback_sam": is_admin and candidate is not None and candidate.status == VersionStatus.ACTIVE,
+                   "sam_status": "" if candidate is None else
+                   f"Candidate weights: model version {candidate.pk}, {candidate.get_status_display().lower()}"
+                   f"{' (every SAM worker uses them)' if candidate.status == VersionStatus.ACTIVE else ''}."}
         return super().change_view(request, object_id, form_url, context)
+
+    def sam_promote_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
+        run = get_object_or_404(TrainingRun, pk=run_id, config_name=SAM_TUNING_CONFIG)
+        form = admin_forms.RollbackForm(request.POST or None)  # a reason, nothing else
+        if request.method == "POST" and form.is_valid():
+            try:
+                promotion = sam_tuning_run_promote(run=run, promoted_by=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                self._report(request, exc)
+            else:
+                self.message_user(request, f"SAM bone weights of run {run.pk} are active (promotion {promotion.pk}); "
+                                           "every SAM worker loads them on its next request.")
+                return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[run.pk]))
+        return admin_forms.render_form_page(
+            request, admin_context=self.admin_site.each_context(request), title=f"Promote the SAM weights of {run}",
+            form=form, submit_label="Promote", objects=[run],
+            intro="The candidate becomes the decoder of litemedsam_bone in every worker; a rollback returns to the "
+                  "weights active now.",
+        )
+
+    def sam_rollback_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
+        run = get_object_or_404(TrainingRun, pk=run_id, config_name=SAM_TUNING_CONFIG)
+        form = admin_forms.RollbackForm(request.POST or None)
+        if request.method == "POST" and form.is_valid() and self._sam_rollback(request, form.cleaned_data):
+            return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[run.pk]))
+        return admin_forms.render_form_page(
+            request, admin_context=self.admin_site.each_context(request), title="Roll back the SAM weights",
+            form=form, submit_label="Roll back", objects=[run],
+            intro="Undoes the latest SAM promotion: the weights active before it (finally the shipped file) "
+                  "become active again.",
+        )
 
     def cancel_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
         if request.method != "POST":
@@ -290,8 +400,7 @@ class EnsembleLifecycleAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
 
     @admin.action(description="Promote to active…", permissions=["admin_role"])
     def promote(self, request: HttpRequest, queryset: QuerySet[EnsembleLifecycle]) -> HttpResponse | None:
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one ensemble to promote.", level=messages.ERROR)
+        if not self._exactly_one(request, queryset, "ensemble to promote"):
             return None
         form = admin_forms.PromoteForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -420,6 +529,38 @@ class EnsemblePromotionAdmin(_ReadOnlyAdmin):
     @admin.display(description="Kind")
     def kind(self, promotion: EnsemblePromotion) -> str:
         return "rollback" if promotion.rollback_of_id else "promotion"
+
+
+@admin.register(SamPromotion)
+class SamPromotionAdmin(_AdminRoleMixin, _ReadOnlyAdmin):
+    list_display = ["id", "kind", "weights", "training_run", "previous", "sha256", "promoted_by", "promoted_at",
+                    "reason"]
+    readonly_fields = ["weights", "training_run", "previous", "sha256", "rollback_of", "promoted_by", "promoted_at",
+                       "reason"]
+    actions = ["roll_back"]
+
+    @admin.display(description="Kind")
+    def kind(self, promotion: SamPromotion) -> str:
+        return "rollback" if promotion.rollback_of_id else "promotion"
+
+    @admin.display(description="Tuning run")
+    def training_run(self, promotion: SamPromotion) -> SafeString | str:
+        run_id = promotion.weights.training_run_id if promotion.weights is not None else None
+        if run_id is None:
+            return "– (shipped file)" if promotion.weights is None else "–"
+        return format_html('<a href="{}">{}</a>', reverse("admin:training_trainingrun_change", args=[run_id]), run_id)
+
+    @admin.action(description="Roll back the latest SAM promotion…", permissions=["admin_role"])
+    def roll_back(self, request: HttpRequest, queryset: QuerySet[SamPromotion]) -> HttpResponse | None:
+        form = admin_forms.RollbackForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._sam_rollback(request, form.cleaned_data)
+            return None
+        return admin_forms.render_form_page(
+            request, admin_context=self.admin_site.each_context(request), title="Roll back the SAM weights",
+            form=form, submit_label="Roll back", objects=list(queryset), action="roll_back",
+            intro="Undoes the latest SAM promotion still in force, whichever rows are selected.",
+        )
 
 
 @admin.register(RepredictJob)

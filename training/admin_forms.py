@@ -1,4 +1,4 @@
-"""Forms of the training admin pages (snapshot creation, retrain, compare, promote, roll back)."""
+"""Forms of the training admin pages (snapshot creation, retrain, SAM tuning, compare, promote, roll back)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ class SnapshotCreateForm(forms.Form):
 class RetrainForm(forms.Form):
     config = forms.ChoiceField(choices=[(name, name) for name in CONFIG_NAMES], initial="tiny",
                                help_text="tiny: minutes on a CPU; default: the best CPU accuracy; paper: for a GPU.")
+    seed = forms.IntegerField(initial=0)
+
+
+class SamTuneForm(forms.Form):
+    epochs = forms.IntegerField(min_value=1, max_value=100, initial=3,
+                                help_text="Tuning starts from the active SAM bone weights. Images without a cached "
+                                          "embedding are embedded first (about 5 s each on a CPU).")
+    holdout_fold = forms.IntegerField(min_value=0, required=False, label="Held-out fold",
+                                      help_text="Evaluated on, not trained on; default: the snapshot's highest fold.")
     seed = forms.IntegerField(initial=0)
 
 

@@ -1,4 +1,4 @@
-"""Training runs, dataset snapshots, ensemble comparisons, promotions and re-prediction jobs."""
+"""Training runs (ensembles and SAM re-tuning), dataset snapshots, comparisons, promotions, re-prediction jobs."""
 
 from __future__ import annotations
 
@@ -117,14 +117,9 @@ class EnsembleComparison(models.Model):
         return f"comparison #{self.pk}: ensemble {self.candidate_id} vs {self.baseline_id or '-'} ({self.status})"
 
 
-class EnsemblePromotion(models.Model):
-    """A recorded change of the active ensemble of a view (a promotion, or a rollback of one)."""
+class PromotionRecord(models.Model):
+    """Who changed what is active, when and why; ``rollback_of`` is the promotion a rollback undid."""
 
-    ensemble = models.ForeignKey(EnsembleVersion, on_delete=models.PROTECT, related_name="promotions")
-    previous_active = models.ForeignKey(EnsembleVersion, null=True, blank=True, on_delete=models.PROTECT,
-                                        related_name="+")
-    comparison = models.ForeignKey(EnsembleComparison, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="promotions")
     rollback_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
                                        related_name="rolled_back_by")
     promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -133,11 +128,49 @@ class EnsemblePromotion(models.Model):
     reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-promoted_at", "-id"]
+
+
+class EnsemblePromotion(PromotionRecord):
+    """A recorded change of the active ensemble of a view (a promotion, or a rollback of one)."""
+
+    ensemble = models.ForeignKey(EnsembleVersion, on_delete=models.PROTECT, related_name="promotions")
+    previous_active = models.ForeignKey(EnsembleVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+")
+    comparison = models.ForeignKey(EnsembleComparison, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="promotions")
+
+    class Meta(PromotionRecord.Meta):
+        pass
 
     def __str__(self) -> str:
         kind = "rollback" if self.rollback_of_id else "promotion"
         return f"{kind} #{self.pk}: ensemble {self.ensemble_id} (was {self.previous_active_id or '-'})"
+
+
+class SamPromotion(PromotionRecord):
+    """A recorded change of the SAM bone weights ``litemedsam_bone`` loads (a promotion, or a rollback of one).
+
+    ``weights`` is the tuned decoder made active (a ``promptable`` ModelVersion from a SAM tuning run),
+    ``None`` when a rollback returned to the file shipped in ``models/sam/litemedsam_bone/``;
+    ``previous`` is what was active before (``None``: the shipped file); ``sha256`` is the file made active.
+    """
+
+    weights = models.ForeignKey("inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="sam_promotions")
+    previous = models.ForeignKey("inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+")
+    sha256 = models.CharField(max_length=64, help_text="sha256 of the weights file made active.")
+
+    class Meta(PromotionRecord.Meta):
+        verbose_name = "SAM promotion"
+        verbose_name_plural = "SAM promotions (roll back)"
+
+    def __str__(self) -> str:
+        kind = "rollback" if self.rollback_of_id else "promotion"
+        return (f"SAM {kind} #{self.pk}: weights {self.weights_id or 'shipped'} "
+                f"(was {self.previous_id or 'shipped'})")
 
 
 class RepredictJob(models.Model):

@@ -1,4 +1,5 @@
-"""What the training-run admin page shows: progress, loss curve and the evaluation as tables (issue 16, item 9).
+"""What the training-run admin page shows: progress, loss curve and the evaluation as tables (issue 16, item 9;
+SAM tuning runs: the held-out IoU of the candidate next to the active weights, issue 15 item 3).
 
 Everything is read from the run's row; nothing here changes it.
 """
@@ -63,6 +64,9 @@ class TrainingRunDisplay:
     table_ii: MarkdownTable | None
     keypoint_header: list[str] = field(default_factory=list)
     keypoint_rows: list[list[str]] = field(default_factory=list)
+    sam_header: list[str] = field(default_factory=list)
+    sam_rows: list[list[str]] = field(default_factory=list)
+    sam_weights: list[tuple[str, str]] = field(default_factory=list)
     log_tail: str = ""
     error: str = ""
 
@@ -90,6 +94,39 @@ def _keypoint_table(keypoints: Any) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+SAM_HEADER = ["Bone", "Prompt", "n", "Candidate mean", "Candidate median", "Candidate p10", "Active mean",
+              "Active median", "Active p10", "Δ mean"]
+
+
+def _sam_table(sam: Any) -> tuple[list[str], list[list[str]], list[tuple[str, str]]]:
+    """A SAM tuning run's held-out IoU, candidate next to the active weights, per bone and prompt type;
+    and which weights each column is."""
+    if not isinstance(sam, dict) or not isinstance(sam.get("candidate"), dict):
+        return [], [], []
+    candidate, active = sam["candidate"].get("iou") or {}, (sam.get("active") or {}).get("iou") or {}
+
+    def number(stats: Any, key: str) -> str:
+        value = stats.get(key) if isinstance(stats, dict) else None
+        return "–" if not isinstance(value, (int, float)) else f"{value:.3f}"
+
+    rows = []
+    for bone, prompts in candidate.items():
+        for prompt, stats in prompts.items():
+            other = (active.get(bone) or {}).get(prompt)
+            delta = "–" if not isinstance(other, dict) else f"{stats['mean'] - other['mean']:+.3f}"
+            rows.append([bone, prompt, str(stats.get("n", "–")), number(stats, "mean"), number(stats, "median"),
+                         number(stats, "p10"), number(other, "mean"), number(other, "median"), number(other, "p10"),
+                         delta])
+    active_weights = (sam.get("active") or {}).get("weights") or {}
+    weights = [("Held-out fold", f"{sam.get('holdout_fold')} ({sam.get('heldout_images')} images, "
+                                 f"{sam.get('heldout_legs')} legs; trained on {sam.get('train_images')} images)"),
+               ("Candidate", f"{sam['candidate'].get('weights', {}).get('path')} "
+                             f"(sha256 {str(sam['candidate'].get('weights', {}).get('sha256'))[:12]}…)"),
+               ("Active when evaluated", f"{active_weights.get('source')}: {active_weights.get('path')} "
+                                         f"(sha256 {str(active_weights.get('sha256'))[:12]}…)")]
+    return SAM_HEADER, rows, weights
+
+
 def training_run_display(run: TrainingRun) -> TrainingRunDisplay:
     """The page's content for ``run``."""
     progress = run.progress or {}
@@ -103,6 +140,7 @@ def training_run_display(run: TrainingRun) -> TrainingRunDisplay:
         except ValueError:
             table = None
     keypoint_header, keypoint_rows = _keypoint_table(metrics.get("keypoints"))
+    sam_header, sam_rows, sam_weights = _sam_table(metrics.get("sam"))
     return TrainingRunDisplay(
         status=run.get_status_display(),
         live=run.status in LIVE_STATUSES,
@@ -116,6 +154,9 @@ def training_run_display(run: TrainingRun) -> TrainingRunDisplay:
         table_ii=table,
         keypoint_header=keypoint_header,
         keypoint_rows=keypoint_rows,
+        sam_header=sam_header,
+        sam_rows=sam_rows,
+        sam_weights=sam_weights,
         log_tail="\n".join((run.log or "").splitlines()[-40:]),
         error=run.error or "",
     )

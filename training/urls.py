@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis, ensemble_apis, snapshot_apis
+from training import apis, ensemble_apis, sam_apis, snapshot_apis
 
 app_name = "training"
 
@@ -21,6 +21,12 @@ urlpatterns = [
          name="comparison-detail"),
     path("repredict-jobs/<int:repredict_job_id>/", ensemble_apis.RepredictJobDetailApi.as_view(),
          name="repredict-job-detail"),
+    path("sam/tuning-runs/", sam_apis.SamTuningRunCollectionApi.as_view(), name="sam-tuning-run-collection"),
+    path("sam/tuning-runs/<uuid:run_id>/", sam_apis.SamTuningRunDetailApi.as_view(), name="sam-tuning-run-detail"),
+    path("sam/tuning-runs/<uuid:run_id>/promote/", sam_apis.SamTuningRunPromoteApi.as_view(),
+         name="sam-tuning-run-promote"),
+    path("sam/rollback/", sam_apis.SamRollbackApi.as_view(), name="sam-rollback"),
+    path("sam/promotions/", sam_apis.SamPromotionListApi.as_view(), name="sam-promotion-list"),
     path("predictions/<int:prediction_id>/lineage/", ensemble_apis.PredictionLineageApi.as_view(),
          name="prediction-lineage"),
 ]
