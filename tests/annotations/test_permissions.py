@@ -193,6 +193,15 @@ EXPECTATIONS: dict[tuple[str, str], Expectation] = {
     ("training:comparison-detail", "GET"): REVIEWER,
     ("training:repredict-job-detail", "GET"): REVIEWER,
     ("training:prediction-lineage", "GET"): ANNOTATOR,
+    # SAM re-tuning: the world's snapshot is empty (400) and its run is an ensemble run (404 here)
+    ("training:sam-tuning-run-collection", "GET"): ADMIN,
+    ("training:sam-tuning-run-collection", "POST"): Expectation(
+        "admin", payload=lambda world: {"data": {"snapshot": world.objects["snapshot"].pk}, "format": "json"},
+        ok=frozenset({400})),
+    ("training:sam-tuning-run-detail", "GET"): Expectation("admin", ok=frozenset({404})),
+    ("training:sam-tuning-run-promote", "POST"): Expectation("admin", payload=_json({}), ok=frozenset({404})),
+    ("training:sam-rollback", "POST"): Expectation("admin", payload=_json({}), ok=frozenset({409})),
+    ("training:sam-promotion-list", "GET"): ADMIN,
     # clinical outputs
     ("clinical:image-calibration", "GET"): ANNOTATOR,
     ("clinical:image-calibration", "POST"): Expectation(
