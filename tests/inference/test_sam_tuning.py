@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from inference.sam.promptable import SamUnavailable
 from inference.sam.tuning_prompts import (
@@ -82,6 +83,19 @@ def test_deep_clicks_fall_in_the_bones_deepest_part():
         assert (depth[rows, cols] >= 0.7 * depth.max()).all()
     shallow = [sample_prompt(rng, "clicks", femur, tibia).points for _ in range(30)]
     assert min(depth[(p - 0.5).astype(int)[:, 1], (p - 0.5).astype(int)[:, 0]].min() for p in shallow) < 0.7 * depth.max()
+
+
+def test_single_click_share_sets_how_many_click_prompts_have_one_click():
+    femur, tibia = _bones()
+    rng = np.random.default_rng(7)
+    counts = [len(sample_prompt(rng, "clicks", femur, tibia, single_click_share=share).points)
+              for share in (1.0, 0.0) for _ in range(40)]
+    assert set(counts[:40]) == {1} and set(counts[40:]) == {2, 3}
+
+
+def test_sam_tune_refuses_bad_kind_weights(tmp_path):
+    with pytest.raises(CommandError, match="four shares"):
+        call_command("sam_tune", "--phantoms", "2", "--out", str(tmp_path), "--kind-weights", "1,0,0")
 
 
 def test_leg_box_prompts_split_the_leg_like_prelabelling():
@@ -222,6 +236,7 @@ def test_one_click_gives_the_whole_phantom_bone(shipped):
         assert guess_bone(decoded.mask) == bone
 
 
+@pytest.mark.django_db  # sam_outline's litemedsam_bone reads the active (promoted) bone weights from the database
 def test_shipped_model_on_real_crops_through_sam_outline(shipped, tmp_path):
     """A regression check on six real crops the model was tuned on (in-sample: the held-out figures are
     the cross-validation in docs/sam.md)."""
