@@ -15,7 +15,7 @@ from training.models import RunStatus, TrainingRun
 
 LIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 # Stages after the members are trained: the run is nearly done, but no ETA is reported any more.
-_FINISHING_STAGES = {"stacking": 0.97, "evaluate": 0.99}
+_FINISHING_STAGES = {"stacking": 0.97, "export": 0.98, "evaluate": 0.99}  # export: SAM tuning runs
 
 
 def eta_text(seconds: Any) -> str:
