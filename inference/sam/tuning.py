@@ -53,10 +53,6 @@ from inference.sam.windows import choose_window, prompt_extent_xyxy, to_model_co
 
 logger = logging.getLogger(__name__)
 
-KIND_WEIGHTS = (0.25, 0.35, 0.25, 0.15)
-"""Share of each :data:`~inference.sam.tuning_prompts.TRAIN_PROMPT_KINDS` (box, clicks, clicks+neg, box+click)."""
-REFINE_SHARE = 0.4
-"""Share of click-only examples trained as the refining stage (clicks + the bone's box, in its window)."""
 
 __all__ = ["TuneConfig", "embed_samples", "evaluate", "export_tuned", "train_decoder"]
 
@@ -76,6 +72,13 @@ class TuneConfig:
     """Examples drawn per training image and epoch (bones and prompt kinds at random)."""
     deep_click_share: float = 0.0
     """Share of click sets drawn in the bone's deepest part (:func:`~inference.sam.tuning_prompts.sample_prompt`)."""
+    kind_weights: tuple[float, float, float, float] = (0.25, 0.35, 0.25, 0.15)
+    """Share of each :data:`~inference.sam.tuning_prompts.TRAIN_PROMPT_KINDS` (box, clicks, clicks+neg, box+click)."""
+    refine_share: float = 0.4
+    """Share of click-only examples trained as the refining stage (clicks + the bone's box, in its window);
+    the rest are trained in the whole-image window, the coarse stage."""
+    single_click_share: float = 1 / 3
+    """Share of ``clicks`` examples with exactly one click (the rest have two or three)."""
 
 
 def embed_samples(samples: Sequence[BoneSample], segmenter: LiteMedSamBone, cache: EmbeddingCache, *,
@@ -126,18 +129,20 @@ class _Example:
 
 
 def _draw_examples(rng: np.random.Generator, samples: Sequence[BoneSample], embeddings: dict[str, Embedding],
-                   per_image: int, deep_click_share: float = 0.0) -> list[_Example]:
+                   config: TuneConfig) -> list[_Example]:
     examples = []
+    weights = np.asarray(config.kind_weights, dtype=np.float64) / np.sum(config.kind_weights)
     for sample in samples:
         embedding = embeddings[sample.sha256]
-        for _ in range(per_image):
+        for _ in range(config.examples_per_image):
             leg = sample.masks[int(rng.integers(len(sample.masks)))]
             bone = BONES[int(rng.integers(2))]
             other = BONES[1 - BONES.index(bone)]
-            kind = TRAIN_PROMPT_KINDS[int(rng.choice(len(TRAIN_PROMPT_KINDS), p=KIND_WEIGHTS))]
-            prompt = sample_prompt(rng, kind, leg[bone], leg[other], deep_click_share=deep_click_share)
+            kind = TRAIN_PROMPT_KINDS[int(rng.choice(len(TRAIN_PROMPT_KINDS), p=weights))]
+            prompt = sample_prompt(rng, kind, leg[bone], leg[other], deep_click_share=config.deep_click_share,
+                                   single_click_share=config.single_click_share)
             box = prompt.box
-            if box is None and rng.random() < REFINE_SHARE:  # the refining stage of click decoding
+            if box is None and rng.random() < config.refine_share:  # the refining stage of click decoding
                 box = bbox_xyxy(leg[bone], rng.uniform(0.0, 0.10, size=4))
             window = 0 if box is None else choose_window(embedding.windows_xyxy, prompt_extent_xyxy(prompt.points, box))
             examples.append(_Example(embedding, window, prompt.points, prompt.labels, box, leg[bone]))
@@ -208,7 +213,7 @@ def train_decoder(segmenter: LiteMedSamBone, samples: Sequence[BoneSample], embe
     if checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         saved = {**asdict(TuneConfig()), **state["config"]}  # fields added since then have their defaults
-        if saved != asdict(config) or state["fold"] != fold or state["samples"] != [s.sha256 for s in samples]:
+        if json.dumps(saved, sort_keys=True) != json.dumps(asdict(config), sort_keys=True) or state["fold"] != fold or state["samples"] != [s.sha256 for s in samples]:
             raise ValueError(f"{checkpoint_path} belongs to another run (configuration, fold or images differ); "
                              "use another folder or delete it")
         segmenter.mask_decoder.load_state_dict(state["mask_decoder"])
@@ -226,7 +231,7 @@ def train_decoder(segmenter: LiteMedSamBone, samples: Sequence[BoneSample], embe
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             rng = np.random.default_rng([config.seed, fold + 1, epoch])
-            examples = _draw_examples(rng, samples, embeddings, config.examples_per_image, config.deep_click_share)
+            examples = _draw_examples(rng, samples, embeddings, config)
             losses = []
             for first in range(0, len(examples), config.batch_size):
                 lr = float(config.lr * 0.5 * (1 + np.cos(np.pi * scheduler_step / max(1, total_steps))))  # cosine

@@ -93,17 +93,19 @@ def _interior_clicks(rng: np.random.Generator, mask: NDArray[np.bool_], n: int,
 
 
 def sample_prompt(rng: np.random.Generator, kind: str, bone: NDArray[np.bool_],
-                  neighbour: NDArray[np.bool_] | None, *, deep_click_share: float = 0.0) -> Prompt:
+                  neighbour: NDArray[np.bool_] | None, *, deep_click_share: float = 0.0,
+                  single_click_share: float = 1 / 3) -> Prompt:
     """A random prompt of ``kind`` (:data:`TRAIN_PROMPT_KINDS`) for ``bone``; ``neighbour`` is the
     other bone of the leg (for negative clicks; ``clicks+neg`` without it gives ``clicks``). Each set
-    of clicks lies in the bone's deepest part with probability ``deep_click_share``."""
+    of clicks lies in the bone's deepest part with probability ``deep_click_share``; a ``clicks``
+    prompt has one click with probability ``single_click_share``, else two or three."""
     if kind == "box":
         return Prompt(None, None, bbox_xyxy(bone, rng.uniform(0.0, 0.10, size=4)))
     if kind == "box+click":
         return Prompt(_interior_clicks(rng, bone, 1, deep_click_share), np.ones(1, dtype=np.int64),
                       bbox_xyxy(bone, rng.uniform(0.0, 0.10, size=4)))
     if kind == "clicks" or (kind == "clicks+neg" and (neighbour is None or not neighbour.any())):
-        n = int(rng.integers(1, 4))
+        n = 1 if rng.random() < single_click_share else int(rng.integers(2, 4))
         return Prompt(_interior_clicks(rng, bone, n, deep_click_share), np.ones(n, dtype=np.int64), None)
     if kind == "clicks+neg":
         n = int(rng.integers(1, 3))

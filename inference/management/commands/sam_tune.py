@@ -33,6 +33,16 @@ def _table(summary: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+def _kind_weights(text: str) -> tuple[float, float, float, float]:
+    try:
+        weights = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != 4 or min(weights) < 0 or sum(weights) <= 0:
+        raise CommandError(f"--kind-weights needs four shares >= 0 (box, clicks, clicks+neg, box+click), got {text!r}")
+    return weights  # type: ignore[return-value]
+
+
 class Command(BaseCommand):
     help = "Tune the SAM bone model (decoder) on femur/tibia outlines; --cv K measures it by grouped K-fold CV."
 
@@ -53,6 +63,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--deep-click-share", type=float, default=0.0,
                             help="Share of training clicks in the bone's deepest part, next to the knee (default 0).")
+        parser.add_argument("--kind-weights", default="0.25,0.35,0.25,0.15",
+                            help="Shares of the prompt kinds box, clicks, clicks+neg, box+click (default 0.25,0.35,0.25,0.15).")
+        parser.add_argument("--refine-share", type=float, default=0.4,
+                            help="Share of click-only examples trained with a box of the bone, as the refining "
+                                 "stage decodes them; the rest in the whole image, the coarse stage (default 0.4).")
+        parser.add_argument("--single-click-share", type=float, default=1 / 3,
+                            help="Share of click examples with a single click (default 1/3).")
         parser.add_argument("--init", type=Path, default=None,
                             help="Start from this tuned weights file (without --cv) or, with --cv, from "
                                  "INIT/fold-<k>/checkpoint.pt of an earlier cross-validation run.")
@@ -81,7 +98,9 @@ class Command(BaseCommand):
             raise CommandError("Too few images to tune on (give --data or --phantoms).")
         config = TuneConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
                             seed=options["seed"], examples_per_image=options["examples_per_image"],
-                            deep_click_share=options["deep_click_share"])
+                            deep_click_share=options["deep_click_share"],
+                            kind_weights=_kind_weights(options["kind_weights"]), refine_share=options["refine_share"],
+                            single_click_share=options["single_click_share"])
         out: Path = options["out"]
         out.mkdir(parents=True, exist_ok=True)
         root = Path(settings.MODEL_STORE) / "litemedsam"
