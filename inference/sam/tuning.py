@@ -82,8 +82,12 @@ class TuneConfig:
 
 
 def embed_samples(samples: Sequence[BoneSample], segmenter: LiteMedSamBone, cache: EmbeddingCache, *,
-                  progress: Callable[[str], None] | None = None) -> dict[str, Embedding]:
-    """Every sample's embedding, from ``cache`` or computed and cached there (resumable by image)."""
+                  progress: Callable[[str], None] | None = None,
+                  on_embedded: Callable[[int, int], None] | None = None) -> dict[str, Embedding]:
+    """Every sample's embedding, from ``cache`` or computed and cached there (resumable by image).
+
+    ``progress`` gets a log line and ``on_embedded`` ``(number, total)`` after each computed embedding.
+    """
     embeddings = {}
     started = time.perf_counter()
     for number, sample in enumerate(samples, start=1):
@@ -92,6 +96,8 @@ def embed_samples(samples: Sequence[BoneSample], segmenter: LiteMedSamBone, cach
             embedding = cache.put(segmenter.embed(sample.image), sha256=sample.sha256)
             if progress is not None:
                 progress(f"embedded {number}/{len(samples)} {sample.key} ({time.perf_counter() - started:.0f} s)")
+            if on_embedded is not None:
+                on_embedded(number, len(samples))
         embeddings[sample.sha256] = Embedding(
             model=embedding.model, weights_id=embedding.weights_id, features=embedding.features.astype(np.float16),
             windows_xyxy=embedding.windows_xyxy, input_sizes_hw=embedding.input_sizes_hw,
@@ -196,10 +202,13 @@ def _trainable(segmenter: LiteMedSamBone, config: TuneConfig) -> list[torch.nn.P
 def train_decoder(segmenter: LiteMedSamBone, samples: Sequence[BoneSample], embeddings: dict[str, Embedding], *,
                   config: TuneConfig, run_dir: Path, fold: int = -1,
                   progress: Callable[[str], None] | None = None,
+                  on_epoch: Callable[[dict[str, float]], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> list[dict[str, float]]:
     """Tune ``segmenter``'s decoder (and prompt encoder) in place; resumable from ``run_dir/checkpoint.pt``.
 
     Returns the history, one ``{"epoch", "loss", "seconds"}`` per epoch (including resumed ones).
+    ``progress`` gets log lines; ``on_epoch`` gets each finished epoch's ``{"epoch", "loss", "seconds",
+    "epochs"}`` (``epochs``: how many the run has in all) after its checkpoint is written.
     ``should_stop`` is asked after every epoch (checkpoint written first); training stops early when
     it answers True.
     """
@@ -255,6 +264,8 @@ def train_decoder(segmenter: LiteMedSamBone, samples: Sequence[BoneSample], embe
             if progress is not None:
                 progress(f"epoch {epoch + 1}/{config.epochs}: loss {history[-1]['loss']:.4f} "
                          f"({history[-1]['seconds']:.0f} s)")
+            if on_epoch is not None:
+                on_epoch({**history[-1], "epochs": config.epochs})
             if should_stop is not None and should_stop():
                 break
     finally:

