@@ -36,6 +36,7 @@ from inference.models import ModelKind, ModelVersion
 from inference.sam.approved_bones import bone_legs, bone_sample
 from inference.sam.registry import LITEMEDSAM_BONE, BoneWeights
 from inference.sam.tuning_data import BoneSample
+from inference.sam.tuning_prompts import CLICK_STAGE
 from training.lineage import current_code_version
 from training.models import DatasetSnapshot, DatasetSnapshotEntry, RunStatus, TrainingRun
 from training.services import training_run_outcome, training_run_save_and_queue
@@ -44,8 +45,7 @@ logger = logging.getLogger(__name__)
 
 SAM_TUNING_CONFIG = "sam_bone"
 """``TrainingRun.config_name`` of SAM tuning runs."""
-TUNE_DEFAULTS: dict[str, Any] = {"epochs": 3, "lr": 1e-4, "batch_size": 8, "examples_per_image": 2,
-                                 "deep_click_share": 0.5}
+TUNE_DEFAULTS: dict[str, Any] = {**CLICK_STAGE, "kind_weights": list(CLICK_STAGE["kind_weights"]), "batch_size": 8}
 """The fine-tuning recipe: the shipped model's second stage (docs/sam.md), from the active weights."""
 MAX_EPOCHS = 100
 MIN_TRAIN_IMAGES = 2

@@ -10,7 +10,8 @@ makes new ones). Two things differ from plain LiteMedSAM, and the model was tune
   several times more encoder cells than with the aspect kept.
 - **Clicks without a box are decoded coarse-to-fine**: first in the whole-image window (which holds
   any bone), giving the bone's extent; then, with the clicks plus that extent's box (+5 % per side),
-  in the smallest window holding it. One click inside a bone therefore returns the whole bone, not
+  in the smallest window holding it — the whole image again when no tile does (a click alone gives a
+  thinner outline than clicks with a box, in any window). One click inside a bone therefore returns the whole bone, not
   the part of it one tile shows. Every prompt gives one mask (no multi-mask ambiguity output: the
   decoder was tuned to return the whole bone).
 
@@ -137,9 +138,5 @@ class LiteMedSamBone(LiteMedSam):
             box = box_of_mask(coarse.mask)
             if box is None:
                 return coarse
-            index = choose_window(embedding.windows_xyxy, prompt_extent_xyxy(points, box))
-            if index == 0:
-                return coarse
-            return self._decode_in_window(embedding, index, points, labels, box, multimask=False)
         index = choose_window(embedding.windows_xyxy, prompt_extent_xyxy(points, box))
         return self._decode_in_window(embedding, index, points, labels, box, multimask=False)

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 __all__ = [
+    "CLICK_STAGE",
     "EVAL_PROMPTS",
     "TRAIN_PROMPT_KINDS",
     "Prompt",
@@ -41,6 +42,12 @@ __all__ = [
 TRAIN_PROMPT_KINDS = ("box", "clicks", "clicks+neg", "box+click")
 EVAL_PROMPTS = ("box", "click", "box+click", "leg box")
 DEEP_CLICK_FRACTION = 0.7
+
+CLICK_STAGE: dict[str, object] = {"epochs": 3, "lr": 1e-4, "examples_per_image": 3, "deep_click_share": 0.5,
+                                  "kind_weights": (0.1, 0.6, 0.2, 0.1), "refine_share": 0.3, "single_click_share": 0.6}
+"""The shipped recipe's second stage (``TuneConfig`` fields), run from already tuned weights: mostly
+click-only examples, most of them single clicks in the whole-image window, half in the bone's deepest
+part next to the knee. Re-tuning from approved work runs it from the active weights."""
 
 
 @dataclass(frozen=True)
