@@ -130,8 +130,27 @@ def value_text(metric: str, value: float, unit: str) -> str:
 _SIDE_PREFIX = re.compile(r"^(left|right|image-left|image-right)\s*:\s*(.*)$", re.DOTALL)
 
 
+_FLAG_WORDS: dict[str, str] = {
+    "side_from_display_convention": "sides read from the standard AP display (patient's right on the image left): check the side marker",
+    "side_from_dicom_patient_orientation": "sides read from the DICOM patient orientation",
+    "side_from_dicom_laterality": "side read from the DICOM laterality tag",
+    "side_uncertain": "patient side uncertain: check the side marker",
+    "leg_low_confidence": "a leg was found with low confidence: check that it is a leg",
+}
+"""The leg localiser's flags in words (the code stays in the stored result)."""
+_FLAG_CODE = re.compile(r"^[a-z_]+")
+
+
+def _flag_words(flag: str) -> str:
+    """A known code in words; a note after it (``"side_from_dicom_laterality (the image looked ...)"``) is kept."""
+    code = _FLAG_CODE.match(flag)
+    words = _FLAG_WORDS.get(code.group(0)) if code else None
+    return flag if words is None else words + flag[len(code.group(0)):]
+
+
 def patient_side_flag(flag: str, legs: Iterable[Mapping[str, Any]]) -> str:
-    """A flag text with its image-side prefix (``"left: ..."``) said as the patient's side.
+    """A flag text with its image-side prefix (``"left: ..."``) said as the patient's side, and the leg
+    localiser's codes in words.
 
     ``legs`` are the alignment's legs (``image_side``, ``anatomical_side``). ``"left: MPTA: ..."``
     on a leg whose patient side is right becomes ``"right leg (image left): MPTA: ..."``; a prefix
@@ -139,7 +158,7 @@ def patient_side_flag(flag: str, legs: Iterable[Mapping[str, Any]]) -> str:
     """
     match = _SIDE_PREFIX.match(flag)
     if not match:
-        return flag
+        return _flag_words(flag)
     image_side = match.group(1).removeprefix("image-")
     anatomical = next((leg.get("anatomical_side") for leg in legs if leg.get("image_side") == image_side), None)
     return f"{leg_side_title(anatomical, image_side).lower()}: {match.group(2)}"

@@ -88,10 +88,27 @@ export interface SidedLeg {
 
 const SIDE_PREFIX = /^(left|right|image-left|image-right)\s*:\s*([\s\S]*)$/;
 
-/** A flag with its image-side prefix ("left: …") said as the patient's side ("right leg (image left): …"). */
+/** The leg localiser's flags in words (the code stays in the stored result); a code followed by a note,
+ * e.g. "side_from_dicom_laterality (the image looked like a left leg)", keeps the note. */
+const FLAG_WORDS: Readonly<Record<string, string>> = {
+  side_from_display_convention: "sides read from the standard AP display (patient's right on the image left): check the side marker",
+  side_from_dicom_patient_orientation: "sides read from the DICOM patient orientation",
+  side_from_dicom_laterality: "side read from the DICOM laterality tag",
+  side_uncertain: "patient side uncertain: check the side marker",
+  leg_low_confidence: "a leg was found with low confidence: check that it is a leg",
+};
+
+function flagWords(flag: string): string {
+  const code = /^[a-z_]+/.exec(flag)?.[0] ?? "";
+  const words = FLAG_WORDS[code];
+  return words === undefined ? flag : words + flag.slice(code.length);
+}
+
+/** A flag with its image-side prefix ("left: …") said as the patient's side ("right leg (image left): …"),
+ * the leg localiser's codes in words. */
 export function patientSideFlag(flag: string, legs: readonly SidedLeg[]): string {
   const match = SIDE_PREFIX.exec(flag);
-  if (!match) return flag;
+  if (!match) return flagWords(flag);
   const imageSide = match[1].replace(/^image-/, "");
   const anatomical = legs.find((leg) => leg.image_side === imageSide)?.anatomical_side ?? null;
   return `${legSideTitle(anatomical, imageSide).toLowerCase()}: ${match[2]}`;
