@@ -1,6 +1,8 @@
 """Benchmark: a SAM model's IoU on OAI crops it was not tuned on, with the prompts of the CV figures.
 
-Images ``--skip`` onward (sorted by name; the shipped ``litemedsam_bone`` was tuned on the first 118)
+Images ``--skip`` onward (sorted by name; ``--weights`` measures a decoder tuned on the first 118 with
+``sam_tune --limit 118``; the shipped ``litemedsam_bone`` is tuned on all 242, so without ``--weights``
+the figures are in-sample)
 of ``../shared/data/oai-longleg-seg``, every ``--stride``-th; per bone: box + 5 %, one click at the
 deepest interior point, both, and pre-labelling's leg-box prompts
 (:func:`inference.sam.tuning.evaluate`). Embeddings are cached in ``--embeddings``. Prints mean,
@@ -8,7 +10,7 @@ median and p10 IoU. Says "skipped" and exits 0 without the data.
 
 Usage::
 
-    python benchmarks/sam_heldout.py [--model litemedsam_bone] [--skip 118] [--stride 1] [--threads 1]
+    python benchmarks/sam_heldout.py [--model litemedsam_bone | --weights FILE] [--skip 118] [--stride 1] [--threads 1]
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=shared_data_dir() / "oai-longleg-seg")
     parser.add_argument("--model", default="litemedsam_bone")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="a tuned decoder file (sam_tune --export) to measure instead of the model's own")
     parser.add_argument("--skip", type=int, default=118, help="leave out the first N crops (the tuning set)")
     parser.add_argument("--stride", type=int, default=1)
     parser.add_argument("--embeddings", type=Path, default=REPO / "var" / "sam_tuning" / "embeddings")
@@ -55,9 +59,16 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(hardware_line())
-    segmenter = get_segmenter(args.model)
+    if args.weights is not None:
+        from django.conf import settings
+
+        from inference.sam.bone import LiteMedSamBone
+
+        segmenter = LiteMedSamBone.load_tuned(root=Path(settings.MODEL_STORE) / "litemedsam", weights=args.weights)
+    else:
+        segmenter = get_segmenter(args.model)
     samples = load_labelme_bones(args.data)[args.skip:][::args.stride]
-    print(f"{args.model}: {len(samples)} crops ({samples[0].key} ... {samples[-1].key})")
+    print(f"{args.weights or args.model}: {len(samples)} crops ({samples[0].key} ... {samples[-1].key})")
     started = time.perf_counter()
     embeddings = embed_samples(samples, segmenter, EmbeddingCache(args.embeddings, memory_items=0))
     print(f"embeddings ready in {time.perf_counter() - started:.0f} s")

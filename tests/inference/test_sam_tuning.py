@@ -28,7 +28,7 @@ from inference.sam.tuning_prompts import (
 # The shipped model, measured 2026-12-05 (docs/sam.md): phantom seed 4, one click at the deepest point:
 # femur 0.394, tibia 0.814 (the femur fails: partial outline); thresholds sit below the measurement.
 PHANTOM_CLICK_MIN_IOU = {"femur": 0.30, "tibia": 0.72}
-# Mean IoU over the 7 crops load_labelme_bones(...)[::40] (3 of them in the tuning set), through sam_outline.
+# Mean IoU over the 7 crops load_labelme_bones(...)[::40] (all in the shipped model's tuning set), through sam_outline.
 REAL_MIN_MEAN_IOU = {"box": 0.78, "click": 0.35, "box+click": 0.78}
 
 
