@@ -133,6 +133,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "decode_radius": 2,
     "flip_test": False,
     "refine_iterations": 1,
+    "backbone_weights": None,  # None: random initialisation; "imagenet": bundled weights (imagenet_weights.py)
     "norm_mean": 0.5,
     "norm_std": 0.25,
 }
@@ -176,6 +177,8 @@ def resolve_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"loss must be 'mse' or 'integral', got {out['loss']!r}")
     if out["schedule"] not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {out['schedule']!r}")
+    if out["backbone_weights"] not in (None, "imagenet"):
+        raise ValueError(f"backbone_weights must be None or 'imagenet', got {out['backbone_weights']!r}")
     return out
 
 
@@ -377,7 +380,7 @@ def train(
     torch.manual_seed(seed)
 
     def net() -> torch.nn.Module:
-        return build_net(
+        built = build_net(
             head,
             backbone,
             n_joints=N_JOINTS,
@@ -385,7 +388,12 @@ def train(
             deconv_layers=int(p["deconv_layers"]),
             out_stride=int(p["out_stride"]),
             level=int(p["sb_level"]),
-        ).to(dev)
+        )
+        if p["backbone_weights"] == "imagenet":
+            from inference.backends.imagenet_weights import load_imagenet_weights
+
+            load_imagenet_weights(built.backbone, backbone)
+        return built.to(dev)
 
     g_net = net()
     l_net = net() if p["two_stage"] else None
