@@ -22,10 +22,11 @@ from numpy.typing import NDArray
 
 from annotations.core.raster import mask_to_polygon
 from inference.backends.base import KeypointModel, KeypointPrediction, SegmentationModel
-from inference.core.alignment import AlignmentResult, align_label_map, with_femoral_head_apex
+from inference.core.alignment import AlignmentOptions, AlignmentResult, align_label_map, with_femoral_head_apex
+from inference.core.crop_alignment import align_leg_in_crop
 from inference.core.keypoint_ensemble import KeypointEnsembleResult, ensemble_keypoints
 from inference.core.knee_update import update_knee
-from inference.core.leg_crops import LegCrop, clahe, leg_crop_from_landmarks
+from inference.core.leg_crops import CANONICAL_WIDTH, LegCrop, clahe, leg_crop_from_landmarks
 from inference.core.legs import FEMUR, JOINT_NAMES, TIBIA, AnatomicalSide, LegJoints
 from inference.core.metrics import iou
 from inference.core.pruning import prune_label_map
@@ -59,6 +60,7 @@ class LoadedEnsemble:
     #: ``"image"``: members see the whole image; ``"leg_crops"``: each localised leg's normalised crop.
     input_mode: str = "image"
     localiser: Any = None  # inference.backends.leg_localiser.LegLocaliser for "leg_crops"
+    leg_crop_width: int = CANONICAL_WIDTH  # "leg_crops": crop width in px (height 1024; wider = more margin)
 
 
 @dataclass(frozen=True)
@@ -224,13 +226,13 @@ def _align(labels: NDArray[np.uint8], legs: Sequence[LegJoints], ensemble: Loade
 def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_name: str, image_id: int | str,
                  pixel_spacing_mm: float | None, anatomical_side: AnatomicalSide | None,
                  dicom: Mapping[str, Any] | None, seed: int) -> EnsembleResult:
-    """Localise the legs, run the members on each leg's normalised crop, map back, align in original pixels.
+    """Localise the legs, run the members on each leg's normalised crop, align there, map back.
 
     Each crop shows a right leg as a standard AP display shows it (legs that look like left legs are
-    mirrored, :mod:`inference.core.leg_crops`); its
-    posterior joints and pruned label map are mapped back exactly onto the original pixel grid, where
-    the alignment (and every length) is measured. An image without a full-length leg gets no legs
-    and the ``outside_intended_use`` flag.
+    mirrored, :mod:`inference.core.leg_crops`). Each leg is aligned on its crop's pruned label map and
+    mapped back exactly onto the original pixels (:mod:`inference.core.crop_alignment`), so its angles
+    do not depend on the image's size; the label maps are pasted onto the original grid for the
+    document. An image without a full-length leg gets no legs and the ``outside_intended_use`` flag.
     """
     if ensemble.localiser is None:
         raise ValueError("a leg_crops ensemble needs its leg localiser")
@@ -251,10 +253,12 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
     labels = np.zeros((height, width), dtype=np.uint8)
     prior: list[LegJoints] = []
     posterior: list[LegJoints] = []
-    keypoint_results, member_rows = [], []
+    keypoint_results, member_rows, aligned = [], [], []
+    options = AlignmentOptions(seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
+                               n_samples=ensemble.options.get("mc_samples", 5000))
     for leg in legs:
         crop = leg_crop_from_landmarks(np.array(leg.apex_xy), np.array(leg.ankle_xy),
-                                       mirrored=leg.looks_like == "left")
+                                       mirrored=leg.looks_like == "left", width=ensemble.leg_crop_width)
         with timer.stage("leg_crops"):
             crop_image = clahe(crop.cut(image))
         combined = _combine(crop_image, ensemble, timer, single_leg=True, anatomical_side="right")
@@ -263,16 +267,25 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
             continue
         columns = (0, width) if x_mid is None else (
             (0, int(np.ceil(x_mid - 0.5))) if leg.image_side == "left" else (int(np.floor(x_mid - 0.5)) + 1, width))
+        crop_labels = combined.labels if x_mid is None else crop.labels_on_side(combined.labels, x_mid,
+                                                                                 leg.image_side)
         with timer.stage("leg_crops"):
-            crop.paste_labels(combined.labels, labels, column_range=columns)
+            crop.paste_labels(crop_labels, labels, column_range=columns)
         for source, target in ((combined.prior, prior), (combined.posterior, posterior)):
             target.append(_joints_to_original(source[0], crop, leg.anatomical_side, leg.image_side))
+        with timer.stage("alignment"):
+            aligned.append(align_leg_in_crop(
+                crop_labels, combined.posterior[0], crop, joints=posterior[-1], image_shape=(height, width),
+                pixel_spacing_mm=pixel_spacing_mm, image_key=f"{image_id}:{leg.anatomical_side}", seed=seed,
+                n_draws=options.n_draws, n_samples=options.n_samples))
         keypoint_results.append(combined.keypoints)
         member_rows.append({"anatomical_side": leg.anatomical_side, **combined.member_outputs})
         flags.extend(f"{leg.anatomical_side} leg: {flag}" for flag in combined.flags)
     with timer.stage("alignment"):
-        alignment = _align(labels, posterior, ensemble, pixel_spacing_mm=pixel_spacing_mm, image_name=image_name,
-                           image_id=image_id, x_mid=x_mid if len(posterior) == 2 else None, seed=seed)
+        alignment = AlignmentResult(
+            image=image_name, width=width, height=height, pixel_spacing_mm=pixel_spacing_mm,
+            legs=tuple(sorted(aligned, key=lambda leg: leg.image_side != "left")),
+            x_mid=x_mid if len(posterior) == 2 else None, options=options)
         # The femoral-head apex from the localiser, which learnt it from EOS and OAI landmarks: on held-out
         # EOS images 3.8 mm median error against 14 mm for the top of a child's segmented femur.
         apexes = {leg.anatomical_side: leg.apex_xy for leg in legs}

@@ -119,6 +119,16 @@ class LegCrop:
         out[np.ix_(np.flatnonzero(keep_r), np.flatnonzero(keep_c))] = labels[np.ix_(rows[keep_r], cols[keep_c])]
         return out
 
+    def labels_on_side(self, crop_labels: NDArray[np.integer], x_mid: float, image_side: str) -> NDArray[np.uint8]:
+        """``crop_labels`` without the columns whose original x lies across ``x_mid`` (the other leg's half).
+
+        ``image_side`` is the side of the image (``"left"``: x < x_mid) this crop's leg is on.
+        """
+        x = self.to_original(np.column_stack([np.arange(self.width) + 0.5, np.zeros(self.width)]))[:, 0]
+        out = np.array(crop_labels, dtype=np.uint8, copy=True)
+        out[:, x >= x_mid if image_side == "left" else x <= x_mid] = 0
+        return out
+
     def paste_labels(self, crop_labels: NDArray[np.integer], out: NDArray[np.uint8],
                      column_range: tuple[int, int] | None = None) -> None:
         """Write the bone labels of a crop-space map into ``out`` (original grid), in place.
@@ -163,11 +173,15 @@ class LegCrop:
 
 
 def leg_crop_from_landmarks(apex_xy: NDArray[np.float64], ankle_xy: NDArray[np.float64], *,
-                            mirrored: bool) -> LegCrop:
+                            mirrored: bool, width: int = CANONICAL_WIDTH) -> LegCrop:
     """The crop that puts the femoral-head apex and the plafond centre at their canonical rows.
 
+    ``width`` wider than the canonical 128 px adds the same margin on both sides at the same scale
+    (the greater trochanter of a child or a wide pelvis lies outside the OAI crops' 128 px).
     Raises ``ValueError`` when the ankle is not below the apex (no leg to crop).
     """
+    if width < CANONICAL_WIDTH:
+        raise ValueError(f"a leg crop is at least {CANONICAL_WIDTH} px wide, got {width}")
     apex = np.asarray(apex_xy, dtype=np.float64).reshape(2)
     ankle = np.asarray(ankle_xy, dtype=np.float64).reshape(2)
     length = float(ankle[1] - apex[1])
@@ -175,7 +189,8 @@ def leg_crop_from_landmarks(apex_xy: NDArray[np.float64], ankle_xy: NDArray[np.f
         raise ValueError(f"the ankle (y={ankle[1]:.1f}) must lie below the femoral-head apex (y={apex[1]:.1f})")
     mid = 0.5 * (apex + ankle)
     return LegCrop(reference_xy=(float(mid[0]), float(mid[1])), scale=(CANONICAL_ANKLE_Y - CANONICAL_APEX_Y) / length,
-                   mirrored=mirrored)
+                   mirrored=mirrored, width=int(width),
+                   canonical_xy=(CANONICAL_MID_X + 0.5 * (width - CANONICAL_WIDTH), 0.5 * (CANONICAL_APEX_Y + CANONICAL_ANKLE_Y)))
 
 
 def clahe(image: NDArray[np.uint8], *, clip_limit: float = 1.0, tiles: int = 8) -> NDArray[np.uint8]:

@@ -1,11 +1,11 @@
 """The per-leg pipeline (leg_crops mode) maps crops back exactly: a phantom padded, scaled or mirrored
-gives the same angles as the original.
+gives the same angles as the original (within 0.1 degrees, every angle) and the same lengths.
 
 The members here are oracles in the canonical crop: they return the phantom's truth label map and
 joints cut into the crop (chosen by the crop's patient side), and the localiser returns the truth
 landmarks of the image it is given. Everything between them is the production code: localisation
-result -> crop -> members -> key-point ensemble, stacking, pruning, knee update -> back onto the
-original grid -> alignment and lengths.
+result -> crop -> members -> key-point ensemble, stacking, pruning, knee update -> alignment on the
+crop's grid -> back onto the original pixels -> lengths.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from inference.core.phantom import generate_phantom
 from inference.pipeline import OUTSIDE_INTENDED_USE, FoldMembers, LoadedEnsemble, run_ensemble
 from training.core.leg_samples import phantom_leg_truths
 
-ANGLES = ("hka_deviation_deg", "mLDFA", "MPTA", "mLDTA")
-#: Joint-based angles map back exactly. Mask-based ones are measured on the crop's label map resampled
-#: onto a different original grid, and the alignment itself is not exactly scale-invariant for them
-#: (its own property test allows 0.5 degrees for a uniformly scaled label map,
-#: tests/inference/core/test_alignment_properties.py): measured up to 0.45 degrees (mLDTA, scaled x 1.5).
-TOLERANCE = {"hka_deviation_deg": 0.1, "mLDFA": 0.5, "MPTA": 0.5, "mLDTA": 0.5}
+ANGLES = ("hka_deviation_deg", "HKA", "NSA", "mLDFA", "aLDFA", "mLPFA", "MPTA", "mLDTA", "JLCA", "AMA",
+          "femoral_cora_deg", "tibial_cora_deg")
+#: Every angle, joint- or mask-based, within 0.1 degrees: each leg is aligned on its crop's own grid
+#: (inference/core/crop_alignment.py), which is the same at any size, position and orientation.
+TOLERANCE_DEG = 0.1
+#: Lengths scale with the image; in units of the original phantom they agree to 0.1 %.
+LENGTHS = ("leg_length", "femur_length", "tibia_length", "MAD")
 
 
 class _TruthLocaliser:
@@ -95,8 +96,14 @@ def _legs(phantom, transform) -> list[LocalisedLeg]:  # noqa: ANN001
     return legs
 
 
-def _angles(result) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    return {leg.anatomical_side: {name: leg.metrics[name].value for name in ANGLES} for leg in result.alignment.legs}
+def _angles(result) -> dict[str, dict[str, float | None]]:  # noqa: ANN001
+    return {leg.anatomical_side: {name: None if leg.metrics[name] is None else leg.metrics[name].value
+                                  for name in ANGLES} for leg in result.alignment.legs}
+
+
+def _lengths(result, scale: float) -> dict[str, dict[str, float]]:  # noqa: ANN001
+    return {leg.anatomical_side: {name: leg.metrics[name].value / scale for name in LENGTHS}
+            for leg in result.alignment.legs}
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +131,7 @@ def test_original_matches_the_truth(phantom, reference) -> None:  # noqa: ANN001
 def test_padded_scaled_mirrored_give_the_same_angles(phantom, reference, variant: str) -> None:  # noqa: ANN001
     image = phantom.image
     h, w = image.shape
+    scale = 1.0
     if variant == "padded":
         moved = np.zeros((h + 400, w + 600), dtype=np.uint8)
         moved[300:300 + h, 100:100 + w] = image
@@ -131,6 +139,7 @@ def test_padded_scaled_mirrored_give_the_same_angles(phantom, reference, variant
     elif variant == "scaled":
         moved = np.asarray(Image.fromarray(image).resize((int(w * 1.5), int(h * 1.5)), Image.Resampling.BILINEAR))
         transform = lambda p: p * 1.5  # noqa: E731
+        scale = 1.5
     else:
         moved = np.ascontiguousarray(image[:, ::-1])
         transform = lambda p: np.array([w - p[0], p[1]])  # noqa: E731
@@ -139,7 +148,12 @@ def test_padded_scaled_mirrored_give_the_same_angles(phantom, reference, variant
     assert set(got) == {"right", "left"}
     for side in ("right", "left"):
         for name in ANGLES:
-            assert got[side][name] == pytest.approx(expected[side][name], abs=TOLERANCE[name]), (variant, side, name)
+            if expected[side][name] is None:
+                assert got[side][name] is None, (variant, side, name)
+            else:
+                assert got[side][name] == pytest.approx(expected[side][name], abs=TOLERANCE_DEG), (variant, side, name)
+        for name, value in _lengths(reference, 1.0)[side].items():
+            assert _lengths(result, scale)[side][name] == pytest.approx(value, rel=1e-3, abs=0.05), (variant, side, name)
 
 
 def test_no_leg_found_is_outside_intended_use(phantom) -> None:  # noqa: ANN001
