@@ -1,8 +1,9 @@
 """Benchmark: an ensemble on the demo phantoms (``python manage.py demo``: 4 bilateral + 4 single-leg).
 
 Generates the demo's phantoms (same seeds), runs :func:`inference.pipeline.run_ensemble` on each as an
-upload is run (no side given) and compares every leg's HKA deviation, mLDFA and MPTA with the
-phantom's construction truth; prints legs found with the right side, |error| per leg and the time per image.
+upload is run (no side given) and compares every leg's HKA deviation, mLDFA, MPTA, mLDTA, mLPFA and NSA
+with the phantom's construction truth; prints legs found with the right side, |error| per leg, the median
+|error| of each angle and the time per image.
 
 Usage::
 
@@ -27,6 +28,7 @@ from PIL import Image  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DEMO_SEED, DEMO_N = 2026, 4  # enllasd_web/management/commands/demo.py
+ANGLES = ("hka_deviation_deg", "mLDFA", "MPTA", "mLDTA", "mLPFA", "NSA")
 
 
 def main() -> None:
@@ -58,12 +60,14 @@ def main() -> None:
                 for leg in expected["legs"]:
                     got = measured.get(leg["anatomical_side"])
                     row = {"image": stem, "side": leg["anatomical_side"], "found": got is not None}
-                    for name in ("hka_deviation_deg", "mLDFA", "MPTA"):
+                    for name in ANGLES:
                         value = None if got is None or got.metrics.get(name) is None else got.metrics[name].value
                         row[name] = None if value is None else round(abs(value - leg["metrics"][name]["value"]), 2)
                     rows.append(row)
     hka = [r["hka_deviation_deg"] for r in rows if r["hka_deviation_deg"] is not None]
-    report = {"legs": len(rows), "found_with_side": sum(r["found"] for r in rows),
+    medians = {name: round(float(np.median([r[name] for r in rows if r[name] is not None])), 2)
+               for name in ANGLES if any(r[name] is not None for r in rows)}
+    report = {"legs": len(rows), "found_with_side": sum(r["found"] for r in rows), "median_abs_error_deg": medians,
               "hka_abs_error_deg": {"median": round(float(np.median(hka)), 2) if hka else None,
                                     "max": round(float(np.max(hka)), 2) if hka else None,
                                     "within_1_5": int(sum(e <= 1.5 for e in hka))},
