@@ -254,6 +254,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
     prior: list[LegJoints] = []
     posterior: list[LegJoints] = []
     keypoint_results, member_rows, aligned = [], [], []
+    crop_maps: dict[str, tuple[LegCrop, NDArray[np.uint8]]] = {}  # anatomical side -> its crop and labels
     options = AlignmentOptions(seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
                                n_samples=ensemble.options.get("mc_samples", 5000))
     for leg in legs:
@@ -273,6 +274,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
             crop.paste_labels(crop_labels, labels, column_range=columns)
         for source, target in ((combined.prior, prior), (combined.posterior, posterior)):
             target.append(_joints_to_original(source[0], crop, leg.anatomical_side, leg.image_side))
+        crop_maps[leg.anatomical_side] = (crop, crop_labels)
         with timer.stage("alignment"):
             aligned.append(align_leg_in_crop(
                 crop_labels, combined.posterior[0], crop, joints=posterior[-1], image_shape=(height, width),
@@ -293,8 +295,9 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
             with_femoral_head_apex(leg, np.array(apexes[leg.anatomical_side]), pixel_spacing_mm=pixel_spacing_mm)
             if leg.anatomical_side in apexes else leg for leg in alignment.legs))
     with timer.stage("document"):
-        document = labelme_from_result(labels, alignment_joints(alignment), image_name=image_name, width=width,
-                                       height=height, x_mid=alignment.x_mid)
+        document = labelme_from_leg_crops(
+            [(leg.joints, *crop_maps[leg.anatomical_side]) for leg in alignment.legs],
+            image_name=image_name, width=width, height=height)
     member_outputs = {"legs": member_rows, "localisation": localisation.to_json()}
     uncertainty = _uncertainty(keypoint_results, alignment, _flat_member_outputs(member_rows))
     timings = {**timer.timings, "total": round(sum(timer.timings.values()), 4)}
@@ -309,11 +312,6 @@ def _joints_to_original(leg: LegJoints, crop: LegCrop, anatomical_side: Anatomic
         variance = np.asarray(leg.variance_xy, dtype=np.float64) / crop.scale**2
     return LegJoints.from_array(crop.to_original(leg.as_array()), image_side=image_side,  # type: ignore[arg-type]
                                 anatomical_side=anatomical_side, variance_xy=variance)
-
-
-def alignment_joints(alignment: AlignmentResult) -> list[LegJoints]:
-    """The legs of an alignment result as joints, image-left first (the document's leg order)."""
-    return [leg.joints for leg in alignment.legs]
 
 
 def _flat_member_outputs(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -369,6 +367,29 @@ def labelme_from_result(label_map: NDArray[np.uint8], legs: Sequence[LegJoints],
             if polygons:
                 shapes.append(_shape(label, polygons[0], "polygon", index))
         for name, point in zip(JOINT_NAMES, leg.as_array(), strict=True):
+            shapes.append(_shape(name, point[np.newaxis, :], "point", index))
+    return {"version": "5.2.1", "flags": {}, "shapes": shapes, "imagePath": image_name, "imageData": None,
+            "imageHeight": height, "imageWidth": width}
+
+
+def labelme_from_leg_crops(legs: Sequence[tuple[LegJoints, LegCrop, NDArray[np.uint8]]], *, image_name: str,
+                           width: int, height: int, tolerance_px: float = 1.0) -> dict[str, Any]:
+    """The LabelMe document of a per-leg result, legs in the given (image-left first) order.
+
+    Each bone's outline is traced on its leg's crop label map, the members' own grid, and mapped to
+    original pixels (clipped to the image); tracing the outline on the label map pasted onto a
+    12 000-px image took 9 s, on the crop it takes milliseconds. ``tolerance_px`` is in crop pixels.
+    """
+    shapes: list[dict[str, Any]] = []
+    for index, (joints, crop, crop_labels) in enumerate(legs):
+        for label, value in (("femur", FEMUR), ("tibia", TIBIA)):
+            mask = crop_labels == value
+            polygons = mask_to_polygon(mask, tolerance_px=tolerance_px) if mask.any() else []
+            if polygons:
+                points = crop.to_original(polygons[0])
+                points = np.column_stack([np.clip(points[:, 0], 0, width), np.clip(points[:, 1], 0, height)])
+                shapes.append(_shape(label, points, "polygon", index))
+        for name, point in zip(JOINT_NAMES, joints.as_array(), strict=True):
             shapes.append(_shape(name, point[np.newaxis, :], "point", index))
     return {"version": "5.2.1", "flags": {}, "shapes": shapes, "imagePath": image_name, "imageData": None,
             "imageHeight": height, "imageWidth": width}

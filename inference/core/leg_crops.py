@@ -156,20 +156,16 @@ class LegCrop:
         u0 = np.clip(np.floor(u).astype(np.intp), 0, self.width - 1)
         v0 = np.clip(np.floor(v).astype(np.intp), 0, self.height - 1)
         u1, v1 = np.minimum(u0 + 1, self.width - 1), np.minimum(v0 + 1, self.height - 1)
-        wu = np.clip(u - u0, 0.0, 1.0)[np.newaxis, :]
-        wv = np.clip(v - v0, 0.0, 1.0)[:, np.newaxis]
-        best = np.zeros((len(rows), len(cols)), dtype=np.float32)
-        labels = np.zeros((len(rows), len(cols)), dtype=np.uint8)
+        wu = np.clip(u - u0, 0.0, 1.0).astype(np.float32)[np.newaxis, :]
+        wv = np.clip(v - v0, 0.0, 1.0).astype(np.float32)[:, np.newaxis]
+        # Rows and columns inside the frame are contiguous runs: write through a view of ``out``. The
+        # labels' one-hot maps sum to 1, so at most one label scores above 0.5 at any point.
+        region = out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
         for label in (int(value) for value in np.unique(crop_labels) if value > 0):
             one_hot = (crop_labels == label).astype(np.float32)
-            top = one_hot[np.ix_(v0, u0)] * (1 - wu) + one_hot[np.ix_(v0, u1)] * wu
-            bottom = one_hot[np.ix_(v1, u0)] * (1 - wu) + one_hot[np.ix_(v1, u1)] * wu
-            score = top * (1 - wv) + bottom * wv
-            wins = (score > 0.5) & (score > best)
-            labels[wins], best[wins] = label, score[wins]
-        target = out[np.ix_(rows, cols)]
-        np.copyto(target, labels, where=labels > 0)
-        out[np.ix_(rows, cols)] = target
+            along_v = one_hot[v0] * (1 - wv) + one_hot[v1] * wv  # (rows, crop width): small
+            score = along_v[:, u0] * (1 - wu) + along_v[:, u1] * wu  # separable: the same bilinear value
+            np.putmask(region, score > 0.5, np.uint8(label))
 
 
 def leg_crop_from_landmarks(apex_xy: NDArray[np.float64], ankle_xy: NDArray[np.float64], *,
