@@ -8,7 +8,9 @@ spacing, and compares with the data set's landmarks (``../shared/data/eos-pediat
 * legs found with the right patient side;
 * ankle (our ankle joint = plafond centre), femoral-head apex and medial knee joint line error, mm;
 * leg length (apex to plafond centre) error and leg-length discrepancy (right - left) error, mm;
-* wall time per stage (median over the images).
+* wall time per stage (median over the images);
+* a plausibility check of the angles, which the data set does not annotate: median mLPFA, mLDFA, MPTA
+  and mLDTA and how many legs fall outside 70-110 degrees (children's normal ranges are about 85-95).
 
 Usage::
 
@@ -42,6 +44,9 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
             "p90": round(float(np.percentile(values, 90)), 2), "mean": round(float(np.mean(values)), 2)}
 
 
+PLAUSIBILITY_ANGLES = ("mLPFA", "mLDFA", "MPTA", "mLDTA")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ensemble", type=Path, default=Path("models/starter"))
@@ -72,6 +77,7 @@ def main() -> None:
     errors: dict[str, list[float]] = {k: [] for k in ("ankle", "femoral_head_apex", "medial_knee_joint_line",
                                                       "leg_length", "lld")}
     timings: dict[str, list[float]] = {}
+    angles: dict[str, list[float]] = {name: [] for name in PLAUSIBILITY_ANGLES}
     legs_total = legs_found = 0
     started = time.perf_counter()
     for image_id, png, spacing, _legs in rows:
@@ -93,6 +99,9 @@ def main() -> None:
             if leg is None:
                 continue
             legs_found += 1
+            for name in PLAUSIBILITY_ANGLES:
+                if leg["metrics"].get(name):
+                    angles[name].append(float(leg["metrics"][name]["value"]))
             errors["ankle"].append(float(np.linalg.norm(np.array(leg["joints"]["ankle"]) - ankle)) * spacing)
             for name, truth in (("femoral_head_apex", apex), ("medial_knee_joint_line", knee)):
                 point = leg["landmarks"].get(name)
@@ -107,6 +116,9 @@ def main() -> None:
         "ensemble": str(args.ensemble), "fold": args.fold, "images": len(rows),
         "legs": legs_total, "legs_found_with_side": legs_found,
         "errors_mm": {name: _summary(values) for name, values in errors.items()},
+        "angles_deg": {name: {"median": round(float(np.median(v)), 1) if v else None, "legs": len(v),
+                              "outside_70_110": int(sum(not 70.0 <= a <= 110.0 for a in v))}
+                       for name, v in angles.items()},
         "seconds_per_image": {stage: round(float(np.median(v)), 3) for stage, v in timings.items()},
         "wall_s": round(time.perf_counter() - started, 1), "threads": args.threads,
     }
