@@ -14,7 +14,6 @@ import numpy as np
 
 from inference.backends.base import ArtifactError
 from inference.backends.registry import load_member
-from inference.core.leg_crops import CANONICAL_WIDTH
 from inference.pipeline import FoldMembers, LoadedEnsemble
 from training.core.stacking import Stacker
 
@@ -68,7 +67,6 @@ def load_ensemble(directory: Path, *, device: str | None = None, options: dict[s
             options={**manifest.get("inference_options", {}), **(options or {})},
             input_mode=manifest.get("input_mode", "image"),
             localiser=_load_localiser(directory, manifest, device),
-            leg_crop_width=int(manifest.get("leg_crop", {}).get("width", CANONICAL_WIDTH)),
         )
         _CACHE.clear()  # one ensemble per worker process at a time keeps memory bounded
         _CACHE[key] = ensemble

@@ -32,7 +32,7 @@ from inference.core.alignment import (
 from inference.core.crop_alignment import align_leg_in_crop
 from inference.core.keypoint_ensemble import KeypointEnsembleResult, ensemble_keypoints
 from inference.core.knee_update import update_knee
-from inference.core.leg_crops import CANONICAL_WIDTH, LegCrop, clahe, leg_crop_from_landmarks
+from inference.core.leg_crops import LegCrop, clahe, leg_crop_from_landmarks
 from inference.core.legs import FEMUR, JOINT_NAMES, TIBIA, AnatomicalSide, LegJoints
 from inference.core.metrics import iou
 from inference.core.pruning import prune_label_map
@@ -66,7 +66,6 @@ class LoadedEnsemble:
     #: ``"image"``: members see the whole image; ``"leg_crops"``: each localised leg's normalised crop.
     input_mode: str = "image"
     localiser: Any = None  # inference.backends.leg_localiser.LegLocaliser for "leg_crops"
-    leg_crop_width: int = CANONICAL_WIDTH  # "leg_crops": crop width in px (height 1024; wider = more margin)
 
 
 @dataclass(frozen=True)
@@ -265,7 +264,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
                                n_samples=ensemble.options.get("mc_samples", 5000))
     for leg in legs:
         crop = leg_crop_from_landmarks(np.array(leg.apex_xy), np.array(leg.ankle_xy),
-                                       mirrored=leg.looks_like == "left", width=ensemble.leg_crop_width)
+                                       mirrored=leg.looks_like == "left")
         with timer.stage("leg_crops"):
             crop_image = clahe(crop.cut(image))
         combined = _combine(crop_image, ensemble, timer, single_leg=True, anatomical_side="right")

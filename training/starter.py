@@ -41,6 +41,9 @@ def starter_samples(shared_data: Path) -> list[TrainingSample]:
     return samples
 
 
+#: The starter's model card (beside the weights; not in SHA256SUMS, which lists the artifacts).
+MODEL_CARD = "MODEL_CARD.md"
+
 #: OAI patients held out of the starter's members (fold 0 of 10, patient-grouped): its held-out figures.
 HELD_OUT_OAI_FOLDS, HELD_OUT_OAI_FOLD = 10, 0
 
@@ -212,9 +215,13 @@ def package_starter(members_dir: Path, localiser_dir: Path, out_dir: Path, *,
     from inference.backends.base import sha256_file
 
     manifest = json.loads((members_dir / "ensemble.json").read_text())
+    card = out_dir / MODEL_CARD
+    card_text = card.read_text() if card.is_file() else None  # written by hand: kept across rebuilds
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
+    if card_text is not None:
+        card.write_text(card_text)
     for fold in manifest["folds"]:
         for member in [*fold["segmentation"], *fold["keypoint"]]:
             _copy_member_fp16(members_dir / member["path"], out_dir / member["path"])
@@ -224,6 +231,6 @@ def package_starter(members_dir: Path, localiser_dir: Path, out_dir: Path, *,
     manifest["localiser"] = "localiser"
     manifest["evaluation"] = {**manifest.get("evaluation", {}), **(evaluation or {})}
     (out_dir / "ensemble.json").write_text(json.dumps(manifest, indent=2))
-    files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name not in ("SHA256SUMS", MODEL_CARD))
     (out_dir / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {p.relative_to(out_dir)}\n" for p in files))
     return manifest

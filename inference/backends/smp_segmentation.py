@@ -113,10 +113,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "encoder_depth": None,  # None: the architecture's default
     "decoder_params": {},  # extra keyword arguments of the smp class (e.g. decoder_channels)
     "input_size": [512, 64],
-    # Inference on an image of another aspect: "letterbox" fits it into input_size; "height" scales it to
-    # the input height and widens the input (multiples of 32) so the scale stays the training scale
-    # (a wider leg crop then shows more around the bone, as in the starter's 192-px crops).
-    "fit_mode": "letterbox",
     "epochs": 10,
     "iterations": None,  # if set, train exactly this many steps (epochs derived from it)
     "batch_size": 8,
@@ -177,8 +173,6 @@ def resolve_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"lr must be > 0, got {out['lr']}")
     if out["schedule"] not in ("cosine", "poly", "constant"):
         raise ValueError(f"schedule must be 'cosine', 'poly' or 'constant', got {out['schedule']!r}")
-    if out["fit_mode"] not in ("letterbox", "height"):
-        raise ValueError(f"fit_mode must be 'letterbox' or 'height', got {out['fit_mode']!r}")
     if out["encoder_weights"] not in (None, "imagenet"):
         raise ValueError(f"encoder_weights must be None or 'imagenet', got {out['encoder_weights']!r}")
     return out
@@ -661,8 +655,6 @@ class SmpSegmenter:
         if img.dtype != np.uint8:
             raise ValueError(f"image must be uint8, got {img.dtype}")
         in_h, in_w = self._params["input_size"]
-        if self._params["fit_mode"] == "height":
-            in_w = max(in_w, 32 * math.ceil(img.shape[1] * in_h / img.shape[0] / 32))
         box = letterbox_geometry(*img.shape, input_height=in_h, input_width=in_w)
         x = torch.from_numpy(letterbox_image(img, box)).to(self._device)[None, None]
         x = _normalise(x, self._params)

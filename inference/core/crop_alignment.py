@@ -13,10 +13,16 @@ The crop is a similarity transform, so angles carry over unchanged; points and l
 the crop's own spacing (the original spacing divided by the scale). Medial is +x in every crop (a
 right leg in a standard AP display), so the leg's medial direction in the original image is -x exactly
 when its crop is mirrored.
+
+The crop's lateral margin is what the OAI crops had: a child's or a wide pelvis's greater trochanter can
+lie outside it, and the femur then runs into the crop's lateral edge. mLPFA (hip centre to trochanter
+tip) is then not measured, with a flag saying why, rather than measured on a cut-off trochanter (25-50
+degrees off on 4 of the 12 demo-phantom legs).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -26,9 +32,11 @@ from inference.core.alignment import CORA_METRICS, LegAlignment, LegLandmarks, M
 from inference.core.geometry import Line, intersect_lines
 from inference.core.leg_crops import LegCrop
 from inference.core.leg_lengths import LengthLandmarks
-from inference.core.legs import AnatomicalSide, ImageSide, LegJoints
+from inference.core.legs import FEMUR, AnatomicalSide, ImageSide, LegJoints
 
-__all__ = ["align_leg_in_crop", "leg_alignment_to_original"]
+__all__ = ["TROCHANTER_CUT_OFF", "align_leg_in_crop", "leg_alignment_to_original"]
+
+TROCHANTER_CUT_OFF = "mLPFA: the greater trochanter reaches the lateral edge of the leg crop (not measured)"
 
 #: Metrics whose CORA point joins these two median axes of :class:`LegLandmarks`.
 _CORA_AXES = {"femoral_cora_deg": ("femoral_lower_axis", "femoral_upper_axis"),
@@ -47,8 +55,20 @@ def align_leg_in_crop(crop_labels: NDArray[np.uint8], crop_joints: LegJoints, cr
     spacing = None if pixel_spacing_mm is None else pixel_spacing_mm / crop.scale
     result = align_label_map(crop_labels, [in_crop], pixel_spacing_mm=spacing, image_id=image_key, seed=seed,
                              n_draws=n_draws, n_samples=n_samples)
-    return leg_alignment_to_original(result.legs[0], crop, joints=joints, image_shape=image_shape,
+    leg = result.legs[0]
+    if leg.metrics.get("mLPFA") is not None and _trochanter_cut_off(crop_labels, in_crop,
+                                                                     result.options.gt_row_limit_frac):
+        leg = replace(leg, metrics={**leg.metrics, "mLPFA": None}, flags=(*leg.flags, TROCHANTER_CUT_OFF),
+                      landmarks=replace(leg.landmarks, greater_trochanter_xy=None))
+    return leg_alignment_to_original(leg, crop, joints=joints, image_shape=image_shape,
                                      cora_min_deg=result.options.cora_point_min_deg)
+
+
+def _trochanter_cut_off(crop_labels: NDArray[np.uint8], joints: LegJoints, row_limit_frac: float) -> bool:
+    """Whether femur pixels touch the crop's lateral edge (x = 0) where the greater trochanter is searched."""
+    l_f = float(np.linalg.norm(joints.hip_xy - joints.knee_xy))
+    last_row = min(crop_labels.shape[0], max(0, math.ceil(joints.hip_xy[1] + row_limit_frac * l_f)))
+    return bool((crop_labels[:last_row, :2] == FEMUR).any())
 
 
 def leg_alignment_to_original(leg: LegAlignment, crop: LegCrop, *, joints: LegJoints, image_shape: tuple[int, int],

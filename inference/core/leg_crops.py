@@ -169,15 +169,11 @@ class LegCrop:
 
 
 def leg_crop_from_landmarks(apex_xy: NDArray[np.float64], ankle_xy: NDArray[np.float64], *,
-                            mirrored: bool, width: int = CANONICAL_WIDTH) -> LegCrop:
+                            mirrored: bool) -> LegCrop:
     """The crop that puts the femoral-head apex and the plafond centre at their canonical rows.
 
-    ``width`` wider than the canonical 128 px adds the same margin on both sides at the same scale
-    (the greater trochanter of a child or a wide pelvis lies outside the OAI crops' 128 px).
     Raises ``ValueError`` when the ankle is not below the apex (no leg to crop).
     """
-    if width < CANONICAL_WIDTH:
-        raise ValueError(f"a leg crop is at least {CANONICAL_WIDTH} px wide, got {width}")
     apex = np.asarray(apex_xy, dtype=np.float64).reshape(2)
     ankle = np.asarray(ankle_xy, dtype=np.float64).reshape(2)
     length = float(ankle[1] - apex[1])
@@ -185,8 +181,7 @@ def leg_crop_from_landmarks(apex_xy: NDArray[np.float64], ankle_xy: NDArray[np.f
         raise ValueError(f"the ankle (y={ankle[1]:.1f}) must lie below the femoral-head apex (y={apex[1]:.1f})")
     mid = 0.5 * (apex + ankle)
     return LegCrop(reference_xy=(float(mid[0]), float(mid[1])), scale=(CANONICAL_ANKLE_Y - CANONICAL_APEX_Y) / length,
-                   mirrored=mirrored, width=int(width),
-                   canonical_xy=(CANONICAL_MID_X + 0.5 * (width - CANONICAL_WIDTH), 0.5 * (CANONICAL_APEX_Y + CANONICAL_ANKLE_Y)))
+                   mirrored=mirrored)
 
 
 def clahe(image: NDArray[np.uint8], *, clip_limit: float = 1.0, tiles: int = 8) -> NDArray[np.uint8]:

@@ -284,15 +284,3 @@ def test_registry_lookup_and_unknown_backend(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="not 'smp'"):
         smp_backend.load(tmp_path)
 
-
-def test_height_fit_keeps_the_training_scale_on_a_wider_image(tmp_path: Path) -> None:
-    smp_backend.train(_spec("Unet", fit_mode="height"), SAMPLES[:2], out_dir=tmp_path)
-    model = smp_backend.load(tmp_path)
-    shapes: list[tuple[int, ...]] = []
-    net = model._model
-    model._model = lambda x: (shapes.append(tuple(x.shape)), net(x))[1]  # record the network's input
-    in_h, in_w = smp_backend.resolve_params(_spec("Unet").params)["input_size"]
-    assert model.predict(np.zeros((in_h, in_w), dtype=np.uint8)).shape == (in_h, in_w)
-    assert model.predict(np.zeros((2 * in_h, 3 * in_w), dtype=np.uint8)).shape == (2 * in_h, 3 * in_w)
-    # Scaled to the input height: 1.5 x the input width, rounded up to a multiple of 32.
-    assert shapes == [(1, 1, in_h, in_w), (1, 1, in_h, 32 * -(-3 * in_w // 2 // 32))]

@@ -81,14 +81,3 @@ def test_paste_respects_the_column_range() -> None:
     crop.paste_labels(np.ones((CANONICAL_HEIGHT, CANONICAL_WIDTH), dtype=np.uint8), out, column_range=(0, 90))
     assert out[:, 90:].sum() == 0 and out[:, :90].any()
 
-
-def test_a_wider_crop_keeps_the_scale_and_adds_the_same_margin_on_both_sides() -> None:
-    apex, ankle = np.array([300.0, 200.0]), np.array([340.0, 3200.0])
-    points = np.array([[250.0, 400.0], [420.0, 2900.0]])
-    for mirrored in (False, True):
-        narrow = leg_crop_from_landmarks(apex, ankle, mirrored=mirrored)
-        wide = leg_crop_from_landmarks(apex, ankle, mirrored=mirrored, width=192)
-        assert (wide.width, wide.scale) == (192, narrow.scale)
-        np.testing.assert_allclose(wide.to_crop(points) - narrow.to_crop(points), [[32.0, 0.0], [32.0, 0.0]])
-    with pytest.raises(ValueError, match="at least 128 px wide"):
-        leg_crop_from_landmarks(apex, ankle, mirrored=False, width=100)

@@ -5,8 +5,10 @@ Trains the starter ensemble shipped in the repository, end to end, from the shar
 1. the leg localiser on everything but one EOS fold (fold 0 of 4, 101 images), and its figures on that
    held-out fold (legs found, box IoU, apex and ankle error in mm): the localiser that ships, so that its
    figures and the pipeline's EOS figures (``benchmarks/eos_landmarks.py``) are held out;
-2. the members (2 folds x 2 segmentation + 2 key-point) and the stackers on their out-of-fold votes;
-3. packaging into ``--out``: float16 weights, ensemble.json (``input_mode: leg_crops``), SHA256SUMS.
+2. the members (one segmentation and one key-point member, ``training.members`` config ``starter``) on all
+   data but the held-out OAI patients;
+3. packaging into ``--out``: float16 weights, ensemble.json (``input_mode: leg_crops``), SHA256SUMS; a
+   ``MODEL_CARD.md`` already in ``--out`` is kept.
 
 Every step resumes: the localisers from their per-epoch checkpoints, the members after the last one
 finished (``--work`` keeps them), so a killed run is simply started again.
