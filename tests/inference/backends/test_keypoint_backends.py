@@ -277,3 +277,19 @@ def test_registry_names_the_keypoint_backends() -> None:
     assert get_backend("heatmap").BACKEND_NAME == "heatmap"
     assert get_backend("ultralytics_pose").BACKEND == "ultralytics_pose"
     assert {"heatmap", "ultralytics_pose"} <= set(BACKENDS)
+
+
+def test_heatmap_member_starts_from_bundled_imagenet_weights(torch_ready, tmp_path: Path, monkeypatch) -> None:
+    from inference.backends import heatmap_keypoints as hk
+    from inference.backends import imagenet_weights
+
+    loaded: list[str] = []
+    real = imagenet_weights.load_imagenet_weights
+    monkeypatch.setattr(imagenet_weights, "load_imagenet_weights",
+                        lambda module, backbone: loaded.append(backbone) or real(module, backbone))
+    spec = MemberSpec("heatmap", "fpn-tf_efficientnet_lite0", "keypoint",
+                      {**HM_PARAMS, "epochs": 1, "backbone_weights": "imagenet"})
+    manifest = hk.train(spec, [tiny_sample(i, shift=i) for i in range(2)], out_dir=tmp_path / "m", seed=0)
+    assert loaded == ["tf_efficientnet_lite0", "tf_efficientnet_lite0"]  # the global and the local network
+    assert manifest["params"]["backbone_weights"] == "imagenet"
+    assert hk.load(tmp_path / "m").predict(tiny_sample(0).image).joints_xy.shape == (1, 3, 2)

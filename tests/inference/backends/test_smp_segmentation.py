@@ -284,3 +284,18 @@ def test_registry_lookup_and_unknown_backend(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="not 'smp'"):
         smp_backend.load(tmp_path)
 
+
+
+def test_imagenet_encoder_weights_are_loaded_before_training(tmp_path: Path, monkeypatch) -> None:
+    from inference.backends import imagenet_weights
+
+    loaded: list[str] = []
+    real = imagenet_weights.load_imagenet_weights
+    monkeypatch.setattr(imagenet_weights, "load_imagenet_weights",
+                        lambda module, backbone: loaded.append(backbone) or real(module, backbone))
+    spec = _spec("Unet", encoder="tu-tf_efficientnet_lite0", encoder_weights="imagenet")
+    manifest = smp_backend.train(spec, SAMPLES[:2], out_dir=tmp_path / "m")
+    assert loaded == ["tf_efficientnet_lite0"] and manifest["params"]["encoder_weights"] == "imagenet"
+    assert smp_backend.load(tmp_path / "m").predict(SAMPLES[0].image).shape == SAMPLES[0].image.shape
+    with pytest.raises(ValueError, match="bundled for timm encoders"):
+        smp_backend.train(_spec("Unet", encoder_weights="imagenet"), SAMPLES[:2], out_dir=tmp_path / "r18")
