@@ -67,7 +67,6 @@ def align_leg_in_crop(crop_labels: NDArray[np.uint8], crop_joints: LegJoints, cr
                                      cora_min_deg=result.options.cora_point_min_deg)
 
 
-
 def _femur_at_lateral_edge(crop_labels: NDArray[np.uint8], joints: LegJoints, row_limit_frac: float) -> bool:
     """Whether the femur reaches the crop's lateral edge in the rows searched for the greater trochanter."""
     last_row = joints.hip_xy[1] + row_limit_frac * float(np.linalg.norm(joints.hip_xy - joints.knee_xy))
