@@ -221,11 +221,14 @@ def run_ensemble(
 def _align(labels: NDArray[np.uint8], legs: Sequence[LegJoints], ensemble: LoadedEnsemble, *,
            pixel_spacing_mm: float | None, image_name: str, image_id: int | str, x_mid: float | None,
            seed: int) -> AlignmentResult:
-    return align_label_map(
-        labels, list(legs), pixel_spacing_mm=pixel_spacing_mm, image_name=image_name, image_id=image_id,
-        x_mid=x_mid, seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
-        n_samples=ensemble.options.get("mc_samples", 5000),
-    )
+    return align_label_map(labels, list(legs), pixel_spacing_mm=pixel_spacing_mm, image_name=image_name,
+                           image_id=image_id, x_mid=x_mid, options=_alignment_options(ensemble, seed))
+
+
+def _alignment_options(ensemble: LoadedEnsemble, seed: int) -> AlignmentOptions:
+    """The alignment's Monte-Carlo settings of ``ensemble`` (``mc_draws`` x ``mc_samples``) and seed."""
+    return AlignmentOptions(seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
+                            n_samples=ensemble.options.get("mc_samples", 5000))
 
 
 def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_name: str, image_id: int | str,
@@ -260,8 +263,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
     posterior: list[LegJoints] = []
     keypoint_results, member_rows = [], []
     aligned: list[tuple[LegAlignment, LegCrop, NDArray[np.uint8]]] = []  # each leg with its crop and labels
-    options = AlignmentOptions(seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
-                               n_samples=ensemble.options.get("mc_samples", 5000))
+    options = _alignment_options(ensemble, seed)
     for leg in legs:
         crop = leg_crop_from_landmarks(np.array(leg.apex_xy), np.array(leg.ankle_xy),
                                        mirrored=leg.looks_like == "left")
@@ -282,8 +284,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
         with timer.stage("alignment"):
             leg_alignment = align_leg_in_crop(
                 crop_labels, combined.posterior[0], crop, joints=posterior[-1], image_shape=(height, width),
-                pixel_spacing_mm=pixel_spacing_mm, image_key=f"{image_id}:{leg.anatomical_side}", seed=seed,
-                n_draws=options.n_draws, n_samples=options.n_samples)
+                pixel_spacing_mm=pixel_spacing_mm, image_key=f"{image_id}:{leg.anatomical_side}", options=options)
             # The femoral-head apex from the localiser, which learnt it from EOS and OAI landmarks: on held-out
             # EOS images 3.8 mm median error against 14 mm for the top of a child's segmented femur.
             leg_alignment = with_femoral_head_apex(leg_alignment, np.array(leg.apex_xy),

@@ -175,6 +175,8 @@ def resolve_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"schedule must be 'cosine', 'poly' or 'constant', got {out['schedule']!r}")
     if out["encoder_weights"] not in (None, "imagenet"):
         raise ValueError(f"encoder_weights must be None or 'imagenet', got {out['encoder_weights']!r}")
+    if out["encoder_weights"] == "imagenet" and not str(out["encoder"]).startswith("tu-"):
+        raise ValueError(f"ImageNet weights are bundled for timm encoders ('tu-...'), not {out['encoder']!r}")
     return out
 
 
@@ -504,8 +506,6 @@ def train(
     if params["encoder_weights"] == "imagenet":
         from inference.backends.imagenet_weights import backbone_name, load_imagenet_weights
 
-        if not params["encoder"].startswith("tu-"):
-            raise ValueError(f"ImageNet weights are bundled for timm encoders ('tu-...'), not {params['encoder']!r}")
         load_imagenet_weights(model.encoder.model, backbone_name(params["encoder"]))
     model = model.to(dev)
     model.eval()

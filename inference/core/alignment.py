@@ -112,6 +112,7 @@ __all__ = [
     "LegLandmarks",
     "MetricValue",
     "align_label_map",
+    "cora_crossing",
     "hka_deviation_deg",
     "with_femoral_head_apex",
 ]
@@ -1157,15 +1158,20 @@ def _median_line(fit: OlsBatch) -> Line | None:
 
 
 def _cora_point(fit_a: OlsBatch, fit_b: OlsBatch, ctx: _LegContext, angle_deg: float) -> tuple[float, float] | None:
-    """Crossing of the median proximal and distal lines; ``None`` when outside the image or when the
-    lines are within ``cora_point_min_deg`` of parallel (the crossing is then undetermined)."""
-    if angle_deg < ctx.opts.cora_point_min_deg:
+    """Crossing of the median proximal and distal lines (:func:`cora_crossing`)."""
+    return cora_crossing(_median_line(fit_a), _median_line(fit_b), angle_deg, width=ctx.width, height=ctx.height,
+                         min_deg=ctx.opts.cora_point_min_deg)
+
+
+def cora_crossing(first: Line | None, second: Line | None, angle_deg: float, *, width: float, height: float,
+                  min_deg: float) -> tuple[float, float] | None:
+    """Crossing of two shaft axes; ``None`` when an axis is missing, the crossing lies outside the
+    ``width`` x ``height`` image, or the axes are within ``min_deg`` of parallel (the crossing is then
+    undetermined)."""
+    if angle_deg < min_deg or first is None or second is None:
         return None
-    la, lb = _median_line(fit_a), _median_line(fit_b)
-    if la is None or lb is None:
-        return None
-    pt = intersect_lines(la, lb, parallel_tol=1e-6)
-    if pt is None or not (0.0 <= pt[0] <= ctx.width and 0.0 <= pt[1] <= ctx.height):
+    pt = intersect_lines(first, second, parallel_tol=1e-6)
+    if pt is None or not (0.0 <= pt[0] <= width and 0.0 <= pt[1] <= height):
         return None
     return float(pt[0]), float(pt[1])
 

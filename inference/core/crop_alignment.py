@@ -28,8 +28,16 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from inference.core.alignment import CORA_METRICS, LegAlignment, LegLandmarks, MetricValue, align_label_map
-from inference.core.geometry import Line, intersect_lines
+from inference.core.alignment import (
+    CORA_METRICS,
+    AlignmentOptions,
+    LegAlignment,
+    LegLandmarks,
+    MetricValue,
+    align_label_map,
+    cora_crossing,
+)
+from inference.core.geometry import Line
 from inference.core.leg_crops import LegCrop
 from inference.core.leg_lengths import LengthLandmarks
 from inference.core.legs import FEMUR, AnatomicalSide, ImageSide, LegJoints
@@ -47,7 +55,7 @@ _CORA_AXES = {"femoral_cora_deg": ("femoral_lower_axis", "femoral_upper_axis"),
 
 def align_leg_in_crop(crop_labels: NDArray[np.uint8], crop_joints: LegJoints, crop: LegCrop, *,
                       joints: LegJoints, image_shape: tuple[int, int], pixel_spacing_mm: float | None,
-                      image_key: str, seed: int, n_draws: int, n_samples: int) -> LegAlignment:
+                      image_key: str, options: AlignmentOptions) -> LegAlignment:
     """Align the leg of ``crop_labels`` (crop grid) at ``crop_joints``; return it in original pixels.
 
     ``joints`` are the same joints in original pixels, with the leg's image and anatomical sides.
@@ -55,16 +63,15 @@ def align_leg_in_crop(crop_labels: NDArray[np.uint8], crop_joints: LegJoints, cr
     in_crop = LegJoints.from_array(crop_joints.as_array(), image_side="left", anatomical_side="right",
                                    variance_xy=crop_joints.variance_xy)
     spacing = None if pixel_spacing_mm is None else pixel_spacing_mm / crop.scale
-    result = align_label_map(crop_labels, [in_crop], pixel_spacing_mm=spacing, image_id=image_key, seed=seed,
-                             n_draws=n_draws, n_samples=n_samples)
+    result = align_label_map(crop_labels, [in_crop], pixel_spacing_mm=spacing, image_id=image_key, options=options)
     leg = result.legs[0]
     tip = leg.landmarks.greater_trochanter_xy
     if (leg.metrics.get("mLPFA") is not None and tip is not None and tip[1] > in_crop.hip_xy[1]
-            and _femur_at_lateral_edge(crop_labels, in_crop, result.options.gt_row_limit_frac)):
+            and _femur_at_lateral_edge(crop_labels, in_crop, options.gt_row_limit_frac)):
         leg = replace(leg, metrics={**leg.metrics, "mLPFA": None}, flags=(*leg.flags, TROCHANTER_CUT_OFF),
                       landmarks=replace(leg.landmarks, greater_trochanter_xy=None))
     return leg_alignment_to_original(leg, crop, joints=joints, image_shape=image_shape,
-                                     cora_min_deg=result.options.cora_point_min_deg)
+                                     cora_min_deg=options.cora_point_min_deg)
 
 
 def _femur_at_lateral_edge(crop_labels: NDArray[np.uint8], joints: LegJoints, row_limit_frac: float) -> bool:
@@ -80,10 +87,12 @@ def leg_alignment_to_original(leg: LegAlignment, crop: LegCrop, *, joints: LegJo
     anatomical_side: AnatomicalSide | None = joints.anatomical_side
     landmarks = _landmarks_to_original(leg.landmarks, crop)
     metrics = {name: _metric_to_original(value, crop) for name, value in leg.metrics.items()}
+    height, width = image_shape
     for name in CORA_METRICS:
         if metrics.get(name) is not None:
-            metrics[name] = replace(metrics[name], point_xy=_cora_point(landmarks, name, metrics[name].value,
-                                                                        image_shape, cora_min_deg))
+            first, second = (getattr(landmarks, axis) for axis in _CORA_AXES[name])
+            metrics[name] = replace(metrics[name], point_xy=cora_crossing(
+                first, second, metrics[name].value, width=width, height=height, min_deg=cora_min_deg))
     return replace(
         leg,
         image_side=image_side,
@@ -134,15 +143,3 @@ def _metric_to_original(metric: MetricValue | None, crop: LegCrop) -> MetricValu
     return replace(metric, value=metric.value * k, sd=metric.sd * k, p2_5=metric.p2_5 * k,
                    p97_5=metric.p97_5 * k, mean=metric.mean * k, value_px=value_px)
 
-
-def _cora_point(marks: LegLandmarks, name: str, angle_deg: float, image_shape: tuple[int, int],
-                min_deg: float) -> tuple[float, float] | None:
-    """Crossing of the two median axes in the original image (``None`` outside it or near parallel)."""
-    first, second = (getattr(marks, axis) for axis in _CORA_AXES[name])
-    if angle_deg < min_deg or first is None or second is None:
-        return None
-    crossing = intersect_lines(first, second, parallel_tol=1e-6)
-    height, width = image_shape
-    if crossing is None or not (0.0 <= crossing[0] <= width and 0.0 <= crossing[1] <= height):
-        return None
-    return float(crossing[0]), float(crossing[1])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.core.alignment import align_label_map
+from inference.core.alignment import AlignmentOptions, align_label_map
 from inference.core.crop_alignment import TROCHANTER_CUT_OFF, align_leg_in_crop
 from inference.core.leg_crops import leg_crop_from_landmarks
 from inference.core.legs import LegJoints
 from inference.core.phantom import generate_phantom
 from training.core.leg_samples import phantom_leg_truths
+
+OPTIONS = AlignmentOptions(seed=0, n_draws=20, n_samples=2000)
 
 
 @pytest.mark.parametrize("seed", [48, 44])  # a right leg, and a left leg whose crop is mirrored and cuts its trochanter
@@ -26,8 +28,8 @@ def test_crop_alignment_maps_back_onto_the_original(seed: int) -> None:
     in_crop = LegJoints.from_array(crop.to_crop(joints_xy))
 
     mapped = align_leg_in_crop(crop_labels, in_crop, crop, joints=joints, image_shape=phantom.image.shape,
-                               pixel_spacing_mm=None, image_key="t", seed=0, n_draws=20, n_samples=2000)
-    original = align_label_map(phantom.label_map, [joints], seed=0, n_draws=20, n_samples=2000).legs[0]
+                               pixel_spacing_mm=None, image_key="t", options=OPTIONS)
+    original = align_label_map(phantom.label_map, [joints], options=OPTIONS).legs[0]
 
     assert (mapped.image_side, mapped.anatomical_side) == (leg["image_side"], side)
     assert mapped.medial_sign == original.medial_sign == (1 if side == "right" else -1)
@@ -55,8 +57,8 @@ def test_a_trochanter_cut_off_by_the_crop_gives_no_mlpfa_and_says_why() -> None:
     crop = leg_crop_from_landmarks(np.array(truth.apex_xy), np.array(truth.ankle_xy), mirrored=True)
     aligned = align_leg_in_crop(crop.cut_labels(phantom.label_map), LegJoints.from_array(crop.to_crop(joints_xy)),
                                 crop, joints=LegJoints.from_array(joints_xy, image_side="right", anatomical_side="left"),
-                                image_shape=phantom.image.shape, pixel_spacing_mm=None, image_key="t", seed=0,
-                                n_draws=20, n_samples=2000)
+                                image_shape=phantom.image.shape, pixel_spacing_mm=None, image_key="t",
+                                options=OPTIONS)
     assert aligned.metrics["mLPFA"] is None and TROCHANTER_CUT_OFF in aligned.flags
     assert aligned.landmarks.greater_trochanter_xy is None
     assert aligned.metrics["mLDFA"] is not None  # the rest of the femur is measured

@@ -80,4 +80,3 @@ def test_paste_respects_the_column_range() -> None:
     out = np.zeros((1000, 300), dtype=np.uint8)
     crop.paste_labels(np.ones((CANONICAL_HEIGHT, CANONICAL_WIDTH), dtype=np.uint8), out, column_range=(0, 90))
     assert out[:, 90:].sum() == 0 and out[:, :90].any()
-
