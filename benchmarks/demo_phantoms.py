@@ -1,6 +1,7 @@
-"""Benchmark: an ensemble on the demo phantoms (``python manage.py demo``: 4 bilateral + 4 single-leg).
+"""Benchmark: an ensemble on the demo phantoms (``python manage.py demo``: 4 bilateral + 4 single-leg annotated,
+2 + 2 to review).
 
-Generates the demo's phantoms (same seeds), runs :func:`inference.pipeline.run_ensemble` on each as an
+Generates the demo's phantoms (same seeds, both sets), runs :func:`inference.pipeline.run_ensemble` on each as an
 upload is run (no side given) and compares every leg's HKA deviation, mLDFA, MPTA, mLDTA, mLPFA and NSA
 with the phantom's construction truth; prints legs found with the right side, |error| per leg, the median
 |error| of each angle and the time per image.
@@ -27,7 +28,8 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-DEMO_SEED, DEMO_N = 2026, 4  # enllasd_web/management/commands/demo.py
+DEMO_SEED, DEMO_N = 2026, 4  # enllasd_web/management/commands/demo.py: annotated phantoms
+INCOMING_SEED, INCOMING_N = 2036, 2  # the same command's phantoms to review (demo.INCOMING_SEED, INCOMING_N)
 ANGLES = ("hka_deviation_deg", "mLDFA", "MPTA", "mLDTA", "mLPFA", "NSA")
 
 
@@ -48,9 +50,10 @@ def main() -> None:
     ensemble = load_ensemble(args.ensemble.resolve(), device="cpu")
     rows, seconds = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for legs in (2, 1):
-            folder = Path(tmp) / f"legs{legs}"
-            write_phantom_set(folder, n=DEMO_N, seed=DEMO_SEED + legs, legs=legs)
+        for legs, seed, n in ((2, DEMO_SEED, DEMO_N), (1, DEMO_SEED, DEMO_N), (2, INCOMING_SEED, INCOMING_N),
+                              (1, INCOMING_SEED, INCOMING_N)):
+            folder = Path(tmp) / f"s{seed}_legs{legs}"
+            write_phantom_set(folder, n=n, seed=seed + legs, legs=legs)
             truth = json.loads((folder / "truth.json").read_text())
             for stem, expected in truth.items():
                 image = np.asarray(Image.open(folder / f"{stem}.png").convert("L"))

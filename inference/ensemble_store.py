@@ -67,6 +67,7 @@ def load_ensemble(directory: Path, *, device: str | None = None, options: dict[s
             options={**manifest.get("inference_options", {}), **(options or {})},
             input_mode=manifest.get("input_mode", "image"),
             localiser=_load_localiser(directory, manifest, device),
+            landmark_refiner=_load_landmark_refiner(directory, manifest, device),
         )
         _CACHE.clear()  # one ensemble per worker process at a time keeps memory bounded
         _CACHE[key] = ensemble
@@ -82,3 +83,12 @@ def _load_localiser(directory: Path, manifest: dict[str, Any], device: str) -> A
     from inference.backends.leg_localiser import load
 
     return load(directory / manifest["localiser"], device=device)
+
+
+def _load_landmark_refiner(directory: Path, manifest: dict[str, Any], device: str) -> Any:
+    """The landmark refiner of a ``leg_crops`` ensemble (``manifest["landmark_refiner"]``: its folder), if any."""
+    if manifest.get("input_mode", "image") != "leg_crops" or not manifest.get("landmark_refiner"):
+        return None
+    from inference.backends.landmark_refiner import load
+
+    return load(directory / manifest["landmark_refiner"], device=device)

@@ -19,8 +19,6 @@ Artifact: ``weights.pt`` (float16 state dict) + ``manifest.json`` with its sha25
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from inference.backends.base import ArtifactError, MemberSpec, read_artifact_manifest, write_artifact_manifest
+from inference.backends.small_cnn import conv_block, load_half, save_half, train_resumable
 from inference.core.leg_localisation import CHANNELS, Localisation, decode_heatmaps
 
 __all__ = ["INPUT_SIZE", "LegLocaliser", "LocaliserSample", "finished", "letterbox", "load", "train"]
@@ -86,29 +85,23 @@ def _build_net() -> Any:
     import torch
     from torch import nn
 
-    def block(c_in: int, c_out: int, stride: int) -> nn.Module:
-        return nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        )
-
     class LocaliserNet(nn.Module):
         """Encoder to stride 32 (dilated context at the bottom), decoder with skips back to stride 2."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.stem = block(1, 12, 1)  # /1
-            self.enc1 = block(12, 24, 2)  # /2
-            self.enc2 = block(24, 48, 2)  # /4
-            self.enc3 = block(48, 64, 2)  # /8
-            self.enc4 = block(64, 96, 2)  # /16
-            self.enc5 = block(96, 96, 2)  # /32
+            self.stem = conv_block(1, 12, 1)  # /1
+            self.enc1 = conv_block(12, 24, 2)  # /2
+            self.enc2 = conv_block(24, 48, 2)  # /4
+            self.enc3 = conv_block(48, 64, 2)  # /8
+            self.enc4 = conv_block(64, 96, 2)  # /16
+            self.enc5 = conv_block(96, 96, 2)  # /32
             self.context = nn.Sequential(nn.Conv2d(96, 96, 3, 1, 2, dilation=2, bias=False), nn.BatchNorm2d(96),
                                          nn.ReLU(inplace=True))
-            self.up4 = block(96 + 96, 64, 1)
-            self.up3 = block(64 + 64, 48, 1)
-            self.up2 = block(48 + 48, 32, 1)
-            self.up1 = block(32 + 24, 24, 1)
+            self.up4 = conv_block(96 + 96, 64, 1)
+            self.up3 = conv_block(64 + 64, 48, 1)
+            self.up2 = conv_block(48 + 48, 32, 1)
+            self.up1 = conv_block(32 + 24, 24, 1)
             self.head = nn.Conv2d(24, len(CHANNELS), 1)
             nn.init.constant_(self.head.bias, -2.19)  # sigmoid ~ 0.1 at start (CenterNet)
 
@@ -149,16 +142,10 @@ class LegLocaliser:
 
 def load(directory: Path, *, device: str = "cpu") -> LegLocaliser:
     """Load a localiser artifact (sha256-checked)."""
-    import torch
-
     manifest = read_artifact_manifest(directory)
     if manifest.get("backend") != SPEC.backend:
         raise ArtifactError(f"{directory} is not a leg localiser (backend {manifest.get('backend')!r})")
-    net = _build_net()
-    state = torch.load(directory / WEIGHTS_FILE, map_location=device, weights_only=True)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    net.eval()
-    return LegLocaliser(net, manifest)
+    return LegLocaliser(load_half(_build_net(), directory / WEIGHTS_FILE, device=device), manifest)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -233,44 +220,16 @@ def train(samples: Sequence[LocaliserSample], *, out_dir: Path, epochs: int = 30
     if finished(out_dir):
         return out_dir  # nothing to resume
     net = _build_net()
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps_per_epoch = math.ceil(len(samples) / batch_size)
-    total = epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total) / total)))
-    history: list[float] = []
-    start_epoch = 0
+
+    def batch_loss(indices: Sequence[int], rng: np.random.Generator) -> Any:
+        batch = [_augmented(samples[i], rng) for i in indices]
+        x = torch.from_numpy(np.stack([b[0] for b in batch])).float().div_(255.0)[:, None]
+        return _focal_loss(net(x), torch.from_numpy(np.stack([b[1] for b in batch])))
+
     checkpoint = out_dir / CHECKPOINT_FILE
-    if checkpoint.is_file():  # resume a stopped run
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        net.load_state_dict(state["net"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history, start_epoch = list(state["history"]), int(state["epoch"])
-    started = time.perf_counter()
-    for epoch in range(start_epoch, epochs):
-        rng = np.random.default_rng((seed, epoch))
-        net.train()
-        order = rng.permutation(len(samples))
-        total_loss = 0.0
-        for k in range(steps_per_epoch):
-            batch = [_augmented(samples[i], rng) for i in order[k * batch_size:(k + 1) * batch_size]]
-            x = torch.from_numpy(np.stack([b[0] for b in batch])).float().div_(255.0)[:, None]
-            y = torch.from_numpy(np.stack([b[1] for b in batch]))
-            loss = _focal_loss(net(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += float(loss.detach()) * len(batch)
-        history.append(total_loss / len(samples))
-        torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "epoch": epoch + 1}, checkpoint)
-        if progress is not None:
-            progress({"stage": "localiser", "epoch": epoch + 1, "epochs": epochs, "loss": history[-1],
-                      "seconds": round(time.perf_counter() - started, 1)})
-    net.eval()
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()},
-               out_dir / WEIGHTS_FILE)
+    history = train_resumable(net, n_items=len(samples), batch_loss=batch_loss, checkpoint=checkpoint, epochs=epochs,
+                              batch_size=batch_size, lr=lr, seed=seed, stage="localiser", progress=progress)
+    save_half(net, out_dir / WEIGHTS_FILE)
     write_artifact_manifest(out_dir, spec=SPEC, files=[WEIGHTS_FILE], extra={
         "input_size": list(INPUT_SIZE), "stride": STRIDE, "channels": [list(c) for c in CHANNELS],
         "epochs": epochs, "history": [round(v, 5) for v in history], "n_samples": len(samples),

@@ -1004,11 +1004,14 @@ def generate_phantom(
     )
 
 
-def write_phantom_set(out_dir: str | Path, *, n: int, seed: int = 0, legs: int = 2, low_snr: bool = False) -> list[Path]:
+def write_phantom_set(out_dir: str | Path, *, n: int, seed: int = 0, legs: int = 2, low_snr: bool = False,
+                      labelme: bool = True, truth_path: str | Path | None = None) -> list[Path]:
     """Write ``n`` phantoms (``<stem>.png`` + ``<stem>.json``) and merge their truth into ``truth.json``.
 
     Phantom ``i`` uses the seed derived from ``(seed, i)`` and the stem
-    ``phantom_s<seed>_<legs>leg_<i:04d>``. Returns the LabelMe JSON paths.
+    ``phantom_s<seed>_<legs>leg_<i:04d>``. Returns the LabelMe JSON paths, or the PNG paths with
+    ``labelme=False`` (images only, as a new upload has them). ``truth_path`` puts the truth elsewhere
+    than ``out_dir/truth.json``.
     """
     from PIL import Image
 
@@ -1016,7 +1019,7 @@ def write_phantom_set(out_dir: str | Path, *, n: int, seed: int = 0, legs: int =
         raise ValueError("n must be >= 0")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    truth_path = out / "truth.json"
+    truth_path = Path(truth_path) if truth_path is not None else out / "truth.json"
     truth: dict[str, Any] = json.loads(truth_path.read_text()) if truth_path.exists() else {}
     written: list[Path] = []
     for i in range(n):
@@ -1024,9 +1027,12 @@ def write_phantom_set(out_dir: str | Path, *, n: int, seed: int = 0, legs: int =
         stem = f"phantom_s{seed}_{legs}leg_{i:04d}"
         ph = generate_phantom(seed=sub_seed, legs=legs, low_snr=low_snr, stem=stem)
         Image.fromarray(ph.image, mode="L").save(out / f"{stem}.png")
+        truth[stem] = ph.truth
+        if not labelme:
+            written.append(out / f"{stem}.png")
+            continue
         json_path = out / f"{stem}.json"
         json_path.write_text(json.dumps(ph.labelme, indent=1))
-        truth[stem] = ph.truth
         written.append(json_path)
     truth_path.write_text(json.dumps(truth, indent=1, sort_keys=True))
     return written

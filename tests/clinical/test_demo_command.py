@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -36,5 +38,17 @@ def test_the_demo_seeds_dated_cases_and_a_follow_up_timeline(annotator_client, s
     assert len(body["visits"]) == 4 and body["series"]
     imported = Patient.objects.filter(code__startswith="DEMO-2LEG-").first()
     assert annotator_client.get(f"/api/patients/{imported.pk}/timeline/").json()["visits"]
+    # Phantoms to review: images without outlines (their predictions go to the review queue), truth kept aside.
+    from annotations.models import Image
+
+    from enllasd_web.management.commands.demo import INCOMING_N
+
+    incoming = Image.objects.filter(case__patient__code__startswith="DEMO-NEW-")
+    assert incoming.count() == 2 * INCOMING_N and not incoming.filter(head_revision__isnull=False).exists()
+    assert not Image.objects.filter(case__patient__code__startswith="DEMO-2LEG-", head_revision__isnull=True).exists()
+    truth = tmp_path / "demo-phantoms" / "incoming2" / "truth.json"
+    assert truth.is_file() and len(json.loads(truth.read_text())) == INCOMING_N
     call_command("demo", "--n", "1")  # again: nothing added
     assert Patient.objects.filter(code="DEMO-SD-007").count() == 1
+    assert Image.objects.filter(case__patient__code__startswith="DEMO-NEW-").count() == 2 * INCOMING_N
+    assert Image.objects.filter(case__patient__code__startswith="DEMO-2LEG-").count() == 1

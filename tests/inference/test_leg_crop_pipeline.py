@@ -10,6 +10,8 @@ crop's grid -> back onto the original pixels -> lengths.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -160,3 +162,28 @@ def test_no_leg_found_is_outside_intended_use(phantom) -> None:  # noqa: ANN001
     result = run_ensemble(phantom.image, _ensemble(phantom, []))
     assert result.alignment.legs == () and OUTSIDE_INTENDED_USE in result.flags
     assert result.alignment.to_json()["lld"] is None
+
+
+class _ShiftingRefiner:
+    """Moves every leg's ankle by a known offset, as a landmark refiner would."""
+
+    SHIFT = np.array([3.0, 5.0])
+
+    def refine(self, image: np.ndarray, localisation: Localisation) -> Localisation:
+        legs = tuple(replace(leg, ankle_xy=tuple(np.add(leg.ankle_xy, self.SHIFT))) for leg in localisation.legs)
+        return replace(localisation, legs=legs)
+
+
+def test_the_ankle_joint_moves_toward_the_refined_ankle_by_the_ensemble_option(phantom) -> None:  # noqa: ANN001
+    """``ankle_from_landmarks``: 0 keeps the ankle from the masks, 1 takes the refined plafond centre, 0.5 halfway."""
+    base = replace(_ensemble(phantom, _legs(phantom, lambda p: p)), landmark_refiner=_ShiftingRefiner())
+    ankles = {}
+    for weight in (0.0, 0.5, 1.0):
+        result = run_ensemble(phantom.image, replace(base, options={**base.options, "ankle_from_landmarks": weight}))
+        assert "landmark_refinement" in result.timings
+        ankles[weight] = {leg.anatomical_side: np.array(leg.joints.ankle_xy) for leg in result.alignment.legs}
+    refined = {t.anatomical_side: np.array(t.ankle_xy) + _ShiftingRefiner.SHIFT for t in phantom_leg_truths(phantom)}
+    for side in ("right", "left"):
+        assert np.linalg.norm(ankles[0.0][side] - refined[side]) > 1.0  # the masks' ankle is elsewhere
+        np.testing.assert_allclose(ankles[1.0][side], refined[side], atol=1e-6)
+        np.testing.assert_allclose(ankles[0.5][side], 0.5 * (ankles[0.0][side] + refined[side]), atol=1e-6)

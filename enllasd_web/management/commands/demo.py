@@ -2,7 +2,10 @@
 
 Phantoms are generated (never patient images), imported as patients ``DEMO-*`` with their exact
 LabelMe truth as the first revision, dated :data:`DEMO_VISIT_DATE` (an undated case has no place on a
-timeline); plus the follow-up patient :data:`FOLLOW_UP_CODE` of ``clinical_demo`` (four dated visits
+timeline); then :data:`INCOMING_N` phantoms of each kind as images only (patients ``DEMO-NEW-*``), as
+a surgeon's uploads arrive: the active ensemble predicts them and, having no approved outlines, they
+wait in the review queue ordered by the prediction's uncertainty (their construction truth stays in
+``incoming<legs>/truth.json`` beside the images, for ``benchmarks/demo_phantoms.py``); plus the follow-up patient :data:`FOLLOW_UP_CODE` of ``clinical_demo`` (four dated visits
 of increasing varus), so a new user finds a populated patient timeline. Running it again adds nothing.
 """
 
@@ -19,6 +22,8 @@ from inference.core.phantom import write_phantom_set
 
 
 DEMO_VISIT_DATE = date(2025, 1, 15)
+#: Unannotated phantoms per kind, and their seed (``seed + legs``), disjoint from the annotated ones'.
+INCOMING_N, INCOMING_SEED = 2, 2036
 FOLLOW_UP_CODE = "DEMO-SD-007"
 
 
@@ -35,13 +40,13 @@ class Command(BaseCommand):
             target = folder / f"legs{legs}"
             if not (target / "truth.json").exists():
                 write_phantom_set(target, n=options["n"], seed=options["seed"] + legs, legs=legs)
-            report = labelme_bundle_import(
-                path=target, user=None, cohort=Cohort.UNKNOWN, patient_pattern=r"^(.*)$",
-                patient_prefix=f"DEMO-{legs}LEG-",
-            )
-            self.stdout.write(
-                f"{legs}-leg phantoms: {report.images_created} imported, {report.images_skipped} already present"
-            )
+            self._import(target, prefix=f"DEMO-{legs}LEG-", what=f"{legs}-leg phantoms with outlines")
+        for legs in (2, 1):
+            target = folder / f"incoming{legs}"
+            if not (target / "truth.json").exists():
+                write_phantom_set(target / "images", n=INCOMING_N, seed=INCOMING_SEED + legs, legs=legs,
+                                  labelme=False, truth_path=target / "truth.json")
+            self._import(target / "images", prefix=f"DEMO-NEW-{legs}LEG-", what=f"{legs}-leg phantoms to review")
         dated = Case.objects.filter(patient__code__startswith="DEMO-", acquisition_date__isnull=True).update(
             acquisition_date=DEMO_VISIT_DATE)
         if dated:
@@ -49,3 +54,13 @@ class Command(BaseCommand):
         if not Patient.objects.filter(code=FOLLOW_UP_CODE).exists():
             patient = follow_up_demo_create(code=FOLLOW_UP_CODE, user=None)
             self.stdout.write(f"follow-up patient {patient.code}: /patients/{patient.pk}/timeline/")
+
+    def _import(self, path: Path, *, prefix: str, what: str) -> None:
+        """Import a phantom folder as patients ``prefix<stem>``, once: their cases are dated after the first run,
+        and an import goes to undated cases, so a second import would add the images again."""
+        if Patient.objects.filter(code__startswith=prefix).exists():
+            self.stdout.write(f"{what}: already present")
+            return
+        report = labelme_bundle_import(path=path, user=None, cohort=Cohort.UNKNOWN, patient_pattern=r"^(.*)$",
+                                       patient_prefix=prefix)
+        self.stdout.write(f"{what}: {report.images_created} imported")

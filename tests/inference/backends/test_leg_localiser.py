@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inference.backends import leg_localiser
 from inference.backends.base import ArtifactError
-from inference.core.phantom import generate_phantom
-from training.core.leg_samples import phantom_leg_truths
+from tests.inference.backends.resumable import train_killed_then_resumed
 
 
-class _Killed(Exception):
-    pass
-
-
-@pytest.fixture(scope="module")
-def samples() -> list[leg_localiser.LocaliserSample]:
-    out = []
-    for seed, legs in ((1, 1), (2, 2)):
-        phantom = generate_phantom(seed=seed, legs=legs)
-        out.append(leg_localiser.LocaliserSample(phantom.stem, phantom.image, {
-            t.anatomical_side: (t.apex_xy, t.ankle_xy) for t in phantom_leg_truths(phantom)}))
-    return out
-
-
-def test_training_resumes_after_a_kill_and_the_artifact_loads(samples, tmp_path) -> None:  # noqa: ANN001
-    events: list[dict] = []
-
-    def killed_after_first_epoch(event: dict) -> None:
-        events.append(event)
-        raise _Killed  # the worker dies right after epoch 1 was checkpointed
-
-    with pytest.raises(_Killed):
-        leg_localiser.train(samples, out_dir=tmp_path, epochs=3, batch_size=2, progress=killed_after_first_epoch)
-    assert (tmp_path / leg_localiser.CHECKPOINT_FILE).is_file() and not (tmp_path / "manifest.json").exists()
-
-    resumed: list[dict] = []
-    leg_localiser.train(samples, out_dir=tmp_path, epochs=3, batch_size=2, progress=resumed.append)
-    assert [e["epoch"] for e in events] == [1] and [e["epoch"] for e in resumed] == [2, 3]
+def test_training_resumes_after_a_kill_and_the_artifact_loads(phantom_landmark_samples: list, tmp_path: Path) -> None:
+    samples = phantom_landmark_samples
+    resumed = train_killed_then_resumed(leg_localiser.train, tmp_path, leg_localiser.CHECKPOINT_FILE,
+                                        samples=samples, epochs=3, batch_size=2)
+    assert [e["epoch"] for e in resumed] == [2, 3]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert len(manifest["history"]) == 3 and not (tmp_path / leg_localiser.CHECKPOINT_FILE).exists()
+    assert len(manifest["history"]) == 3
 
     model = leg_localiser.load(tmp_path)
     heatmaps, _box = model.heatmaps(samples[1].image)

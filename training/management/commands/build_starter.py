@@ -5,12 +5,14 @@ Trains the starter ensemble shipped in the repository, end to end, from the shar
 1. the leg localiser on everything but one EOS fold (fold 0 of 4, 101 images), and its figures on that
    held-out fold (legs found, box IoU, apex and ankle error in mm): the localiser that ships, so that its
    figures and the pipeline's EOS figures (``benchmarks/eos_landmarks.py``) are held out;
-2. the members (one segmentation and one key-point member, ``training.members`` config ``starter``) on all
+2. the landmark refiner (a closer look at each apex and ankle) on the same images without the held-out
+   OAI patients, and the localiser's held-out figures again with it;
+3. the members (one segmentation and one key-point member, ``training.members`` config ``starter``) on all
    data but the held-out OAI patients;
-3. packaging into ``--out``: float16 weights, ensemble.json (``input_mode: leg_crops``), SHA256SUMS; a
+4. packaging into ``--out``: float16 weights, ensemble.json (``input_mode: leg_crops``), SHA256SUMS; a
    ``MODEL_CARD.md`` already in ``--out`` is kept.
 
-Every step resumes: the localisers from their per-epoch checkpoints, the members after the last one
+Every step resumes: the localiser and the refiner from their per-epoch checkpoints, the members after the last one
 finished (``--work`` keeps them), so a killed run is simply started again.
 """
 
@@ -33,10 +35,18 @@ class Command(BaseCommand):
                             help="Where training keeps its checkpoints (resume by running again).")
         parser.add_argument("--out", type=Path, default=Path("models/starter"))
         parser.add_argument("--localiser-epochs", type=int, default=14)
+        parser.add_argument("--refiner-epochs", type=int, default=40)
 
     def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+        from inference.backends import landmark_refiner
         from inference.backends.leg_localiser import load
-        from training.starter import evaluate_localiser, package_starter, train_localiser, train_starter_members
+        from training.starter import (
+            evaluate_localiser,
+            package_starter,
+            train_landmark_refiner,
+            train_localiser,
+            train_starter_members,
+        )
 
         data, work, out = options["data"], options["work"], options["out"]
         if not (data / "oai-longleg-seg").is_dir() or not (data / "eos-pediatric").is_dir():
@@ -51,7 +61,12 @@ class Command(BaseCommand):
                                     progress=progress)
         evaluation = {"localiser_held_out": evaluate_localiser(load(localiser), data, fold=0)}
         self.stdout.write(json.dumps(evaluation["localiser_held_out"]))
+        refiner = train_landmark_refiner(data, work / "landmark_refiner", held_out_fold=0,
+                                         epochs=options["refiner_epochs"], progress=progress)
+        evaluation["refined_landmarks_held_out"] = evaluate_localiser(load(localiser), data, fold=0,
+                                                                      refiner=landmark_refiner.load(refiner))
+        self.stdout.write(json.dumps(evaluation["refined_landmarks_held_out"]))
         train_starter_members(data, work / "members", progress=progress)
-        manifest = package_starter(work / "members", localiser, out, evaluation=evaluation)
+        manifest = package_starter(work / "members", localiser, out, refiner_dir=refiner, evaluation=evaluation)
         self.stdout.write(manifest["evaluation"].get("table_ii", ""))
         self.stdout.write(f"Starter written to {out} in {time.monotonic() - started:.0f} s.")
