@@ -388,9 +388,14 @@ class ReviewItemChecksApi(APIView):
 
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        item = get_object_or_404(ReviewItem.objects.select_related("image"), pk=item_id)
-        return Response(self.OutputSerializer(document_checks(image=item.image,
-                                                              document=data.validated_data["document"])).data)
+        item = get_object_or_404(ReviewItem.objects.select_related("image", "prediction"), pk=item_id)
+        checks = document_checks(image=item.image, document=data.validated_data["document"])
+        # What the leg localiser said of the image (sides read from the display, a leg found with low
+        # confidence) holds whatever outlines are shown: it leads the document's own flags.
+        localisation = (item.prediction.member_outputs or {}).get("localisation") or {}
+        image_flags = [str(flag) for flag in localisation.get("flags", [])]
+        checks["flags"] = list(dict.fromkeys([*image_flags, *checks["flags"]]))
+        return Response(self.OutputSerializer(checks).data)
 
 
 class ReviewItemCorrectApi(APIView):

@@ -165,6 +165,17 @@ def test_checks_follow_the_document_shown(case, annotator_client):
     assert any("joints out of order" in blocker for blocker in flagged["blockers"])
 
 
+def test_checks_keep_what_the_localiser_said_of_the_image(case, annotator_client):
+    """The side convention and a low-confidence leg hold whatever outlines are shown: they lead the checks."""
+    item = make_item(case)
+    side_flag = "side_from_display_convention"
+    item.prediction.member_outputs = {"localisation": {"legs": [], "flags": [side_flag]}}
+    item.prediction.save(update_fields=["member_outputs"])
+    url = reverse("annotations:review-item-checks", kwargs={"item_id": item.pk})
+    flags = annotator_client.post(url, {"document": copy.deepcopy(phantom().labelme)}, format="json").json()["flags"]
+    assert flags[0] == side_flag and flags.count(side_flag) == 1
+
+
 # -- no review items for images with approved outlines -----------------------------------------------------
 
 
