@@ -2,7 +2,7 @@
 
 For each leg the localiser found, a :class:`inference.core.landmark_patches.LandmarkPatch` is cut
 around its apex and around its ankle (a tenth of the leg's length square, 64 x 64, left legs mirrored);
-a small encoder-decoder CNN (about 0.2 M parameters) gives a heatmap per landmark at stride 2, whose
+a small encoder-decoder CNN (about 0.47 M parameters) gives a heatmap per landmark at stride 2, whose
 soft-argmax (integral regression) is the landmark in the patch, mapped back to original pixels. The
 refinement runs :data:`PASSES` times, each pass centred on the previous answer.
 

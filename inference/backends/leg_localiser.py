@@ -1,7 +1,7 @@
 """The leg localiser network: whole radiograph in, four landmark heatmaps out (torch side).
 
 The image is letterboxed (aspect kept, centred, black padding) into :data:`INPUT_SIZE` (256 x 128,
-height x width); a small encoder-decoder CNN (about 0.3 M parameters) returns, at stride 2, the
+height x width); a small encoder-decoder CNN (about 0.8 M parameters) returns, at stride 2, the
 heatmaps of :data:`inference.core.leg_localisation.CHANNELS` (femoral-head apex and plafond centre of
 the patient's right and left leg); :func:`inference.core.leg_localisation.decode_heatmaps` turns them
 into legs.

@@ -5,8 +5,9 @@ LabelMe truth as the first revision, dated :data:`DEMO_VISIT_DATE` (an undated c
 timeline); then :data:`INCOMING_N` phantoms of each kind as images only (patients ``DEMO-NEW-*``), as
 a surgeon's uploads arrive: the active ensemble predicts them and, having no approved outlines, they
 wait in the review queue ordered by the prediction's uncertainty (their construction truth stays in
-``incoming<legs>/truth.json`` beside the images, for ``benchmarks/demo_phantoms.py``); plus the follow-up patient :data:`FOLLOW_UP_CODE` of ``clinical_demo`` (four dated visits
-of increasing varus), so a new user finds a populated patient timeline. Running it again adds nothing.
+``incoming<legs>/truth.json`` beside the images, for ``benchmarks/demo_phantoms.py``); plus the
+follow-up patient :data:`FOLLOW_UP_CODE` of ``clinical_demo`` (four dated visits of increasing varus),
+so a new user finds a populated patient timeline. Running it again adds nothing.
 """
 
 from datetime import date
