@@ -161,12 +161,15 @@ export class ReviewController {
     this.checksAbort?.abort();
     const abort = new AbortController();
     this.checksAbort = abort;
-    const heading = sameContent(this.store.doc, this.predictionDoc) && !DECIDED.has(this.item.status)
-      ? "Flags of the prediction" : "Flags of the outlines shown";
+    const untouched = sameContent(this.store.doc, this.predictionDoc) && !DECIDED.has(this.item.status);
+    const heading = untouched ? "Flags of the prediction" : "Flags of the outlines shown";
     try {
       const result = await api.reviewChecks(this.item.id, { document: buildDocument(this.store.doc) }, abort.signal);
       if (abort.signal.aborted) return;
-      this.renderChecks(result.flags, result.blockers, heading);
+      // The untouched prediction is accepted (or refused) on the server's own checks of it: keep them shown.
+      const blockers = untouched ? [...new Set([...(this.item.acceptance_blockers ?? []), ...result.blockers])]
+        : result.blockers;
+      this.renderChecks(result.flags, blockers, heading);
     } catch (error) {
       if (abort.signal.aborted) return;
       this.checks.append(h("p", { class: "error" }, `Checks unavailable: ${(error as Error).message}`));
