@@ -1,10 +1,10 @@
-"""Benchmark: an ensemble on the demo phantoms (``python manage.py demo``: 4 bilateral + 4 single-leg annotated,
-2 + 2 to review).
+"""Benchmark: an ensemble on the demo phantoms (``python manage.py demo``: 4 bilateral + 4 single-leg with
+outlines, 2 + 2 to review).
 
-Generates the demo's phantoms (same seeds, both sets), runs :func:`inference.pipeline.run_ensemble` on each as an
-upload is run (no side given) and compares every leg's HKA deviation, mLDFA, MPTA, mLDTA, mLPFA and NSA
-with the phantom's construction truth; prints legs found with the right side, |error| per leg, the median
-|error| of each angle and the time per image.
+Generates the demo's phantoms (same seeds, both sets: ``inference.core.phantom.DEMO_*``), runs
+:func:`inference.pipeline.run_ensemble` on each as an upload is run (no side given) and compares every leg's
+HKA deviation, mLDFA, MPTA, mLDTA, mLPFA and NSA with the phantom's construction truth; prints legs found
+with the right side, |error| per leg, the median |error| of each angle and the time per image.
 
 Usage::
 
@@ -18,6 +18,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -28,8 +29,6 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-DEMO_SEED, DEMO_N = 2026, 4  # enllasd_web/management/commands/demo.py: annotated phantoms
-INCOMING_SEED, INCOMING_N = 2036, 2  # the same command's phantoms to review (demo.INCOMING_SEED, INCOMING_N)
 ANGLES = ("hka_deviation_deg", "mLDFA", "MPTA", "mLDTA", "mLPFA", "NSA")
 
 
@@ -42,7 +41,13 @@ def main() -> None:
 
     import torch
 
-    from inference.core.phantom import write_phantom_set
+    from inference.core.phantom import (
+        DEMO_PER_KIND,
+        DEMO_REVIEW_PER_KIND,
+        DEMO_REVIEW_SEED,
+        DEMO_SEED,
+        write_phantom_set,
+    )
     from inference.ensemble_store import load_ensemble
     from inference.pipeline import run_ensemble
 
@@ -50,8 +55,8 @@ def main() -> None:
     ensemble = load_ensemble(args.ensemble.resolve(), device="cpu")
     rows, seconds = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for legs, seed, n in ((2, DEMO_SEED, DEMO_N), (1, DEMO_SEED, DEMO_N), (2, INCOMING_SEED, INCOMING_N),
-                              (1, INCOMING_SEED, INCOMING_N)):
+        sets = ((DEMO_SEED, DEMO_PER_KIND), (DEMO_REVIEW_SEED, DEMO_REVIEW_PER_KIND))  # with outlines, to review
+        for (seed, n), legs in itertools.product(sets, (2, 1)):
             folder = Path(tmp) / f"s{seed}_legs{legs}"
             write_phantom_set(folder, n=n, seed=seed + legs, legs=legs)
             truth = json.loads((folder / "truth.json").read_text())

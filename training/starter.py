@@ -9,7 +9,8 @@ Data (``../shared/data``, never copied into the repository):
 
 The members are trained by the ``starter`` config (2 patient-grouped folds, two segmentation and two
 key-point members, nested 2 x 2 stackers); a stopped run resumes after the last member it finished.
-``python manage.py build_starter`` runs this and the leg localiser and packages the result.
+``python manage.py build_starter`` runs this, the leg localiser and the landmark refiner, and packages the
+result.
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ def eos_folds(shared_data: Path, *, n_folds: int = 4) -> tuple[list[str], Any]:
     return ids, grouped_kfold(ids, n_folds=n_folds, seed=0)
 
 
+def _eos_training_ids(shared_data: Path, held_out_fold: int | None) -> list[str]:
+    """EOS image ids to train on: all, or all but those of ``held_out_fold``."""
+    ids, folds = eos_folds(shared_data)
+    return ids if held_out_fold is None else [ids[i] for i in folds.train_indices(held_out_fold)]
+
+
 def train_localiser(shared_data: Path, out_dir: Path, *, held_out_fold: int | None = None, epochs: int = 12,
                     progress: Any = None) -> Path:
     """Train (or resume) the leg localiser; with ``held_out_fold`` that EOS fold is left out for evaluation."""
@@ -129,8 +136,7 @@ def train_localiser(shared_data: Path, out_dir: Path, *, held_out_fold: int | No
 
     if leg_localiser.finished(out_dir):
         return out_dir  # trained before: no need to read its images again
-    ids, folds = eos_folds(shared_data)
-    train_ids = ids if held_out_fold is None else [ids[i] for i in folds.train_indices(held_out_fold)]
+    train_ids = _eos_training_ids(shared_data, held_out_fold)
     samples = localiser_samples(shared_data, eos_ids=train_ids)
     logger.info("localiser: %d training images", len(samples))
     data = {"eos_images": len(train_ids), "held_out_eos_fold": held_out_fold, "images": len(samples),
@@ -146,8 +152,7 @@ def train_landmark_refiner(shared_data: Path, out_dir: Path, *, held_out_fold: i
 
     if landmark_refiner.finished(out_dir):
         return out_dir
-    ids, folds = eos_folds(shared_data)
-    train_ids = ids if held_out_fold is None else [ids[i] for i in folds.train_indices(held_out_fold)]
+    train_ids = _eos_training_ids(shared_data, held_out_fold)
     held_out_oai = held_out_oai_names(load_labelme_folder(shared_data / OAI_FOLDER, group_pattern=r"^([^_]+)"))
     samples = [s for s in localiser_samples(shared_data, eos_ids=train_ids)
                if not any(name in s.name for name in held_out_oai)]  # crops and pairs of held-out OAI patients

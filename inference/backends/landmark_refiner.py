@@ -119,15 +119,15 @@ class LandmarkRefiner:
         legs = list(localisation.legs)
         if not legs:
             return localisation
-        points = [(name, np.array(xy)) for leg in legs for name, xy in (("apex", leg.apex_xy), ("ankle", leg.ankle_xy))]
+        points = [(name, np.array(getattr(leg, f"{name}_xy"))) for leg in legs for name in LANDMARKS]
         lengths = [float(np.hypot(*np.subtract(leg.ankle_xy, leg.apex_xy))) for leg in legs for _ in LANDMARKS]
         mirrored = [leg.looks_like == "left" for leg in legs for _ in LANDMARKS]
-        refined = self.refine_points(image, points, lengths, mirrored)
+        refined = self.refine_points(image, points, lengths, mirrored).reshape(len(legs), len(LANDMARKS), 2)
         new_legs: list[LocalisedLeg] = []
-        for k, leg in enumerate(legs):
-            apex, ankle = refined[2 * k], refined[2 * k + 1]
-            new_legs.append(replace(leg, apex_xy=(float(apex[0]), float(apex[1])),
-                                    ankle_xy=(float(ankle[0]), float(ankle[1])), box_xyxy=leg_box(apex, ankle)))
+        for leg, found in zip(legs, refined, strict=True):
+            xy = {name: (float(point[0]), float(point[1])) for name, point in zip(LANDMARKS, found, strict=True)}
+            new_legs.append(replace(leg, apex_xy=xy["apex"], ankle_xy=xy["ankle"],
+                                    box_xyxy=leg_box(np.array(xy["apex"]), np.array(xy["ankle"]))))
         return replace(localisation, legs=tuple(new_legs))
 
 

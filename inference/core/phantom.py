@@ -54,6 +54,10 @@ from inference.core.labelme_alignment import rasterize_polygons
 from inference.core.legs import FEMUR, TIBIA, AnatomicalSide, LegJoints
 
 __all__ = [
+    "DEMO_PER_KIND",
+    "DEMO_REVIEW_PER_KIND",
+    "DEMO_REVIEW_SEED",
+    "DEMO_SEED",
     "LegParams",
     "Phantom",
     "PhantomParams",
@@ -63,6 +67,11 @@ __all__ = [
 ]
 
 LABELME_VERSION = "5.2.1"
+#: The phantoms ``manage.py demo`` seeds and ``benchmarks/demo_phantoms.py`` measures: per kind (bilateral,
+#: single leg), ``DEMO_PER_KIND`` with their outlines (seed ``DEMO_SEED + legs``) and ``DEMO_REVIEW_PER_KIND``
+#: as images only, to review (seed ``DEMO_REVIEW_SEED + legs``).
+DEMO_SEED, DEMO_PER_KIND = 2026, 4
+DEMO_REVIEW_SEED, DEMO_REVIEW_PER_KIND = 2036, 2
 _SIZES = {1: (512, 1024), 2: (1024, 2048)}  # (width, height)
 
 

@@ -41,14 +41,14 @@ def test_the_demo_seeds_dated_cases_and_a_follow_up_timeline(annotator_client, s
     # Phantoms to review: images without outlines (their predictions go to the review queue), truth kept aside.
     from annotations.models import Image
 
-    from enllasd_web.management.commands.demo import INCOMING_N
+    from inference.core.phantom import DEMO_REVIEW_PER_KIND
 
     incoming = Image.objects.filter(case__patient__code__startswith="DEMO-NEW-")
-    assert incoming.count() == 2 * INCOMING_N and not incoming.filter(head_revision__isnull=False).exists()
+    assert incoming.count() == 2 * DEMO_REVIEW_PER_KIND and not incoming.filter(head_revision__isnull=False).exists()
     assert not Image.objects.filter(case__patient__code__startswith="DEMO-2LEG-", head_revision__isnull=True).exists()
     truth = tmp_path / "demo-phantoms" / "incoming2" / "truth.json"
-    assert truth.is_file() and len(json.loads(truth.read_text())) == INCOMING_N
+    assert truth.is_file() and len(json.loads(truth.read_text())) == DEMO_REVIEW_PER_KIND
     call_command("demo", "--n", "1")  # again: nothing added
     assert Patient.objects.filter(code="DEMO-SD-007").count() == 1
-    assert Image.objects.filter(case__patient__code__startswith="DEMO-NEW-").count() == 2 * INCOMING_N
+    assert Image.objects.filter(case__patient__code__startswith="DEMO-NEW-").count() == 2 * DEMO_REVIEW_PER_KIND
     assert Image.objects.filter(case__patient__code__startswith="DEMO-2LEG-").count() == 1

@@ -2,7 +2,7 @@
 
 Phantoms are generated (never patient images), imported as patients ``DEMO-*`` with their exact
 LabelMe truth as the first revision, dated :data:`DEMO_VISIT_DATE` (an undated case has no place on a
-timeline); then :data:`INCOMING_N` phantoms of each kind as images only (patients ``DEMO-NEW-*``), as
+timeline); then ``DEMO_REVIEW_PER_KIND`` phantoms of each kind as images only (patients ``DEMO-NEW-*``), as
 a surgeon's uploads arrive: the active ensemble predicts them and, having no approved outlines, they
 wait in the review queue ordered by the prediction's uncertainty (their construction truth stays in
 ``incoming<legs>/truth.json`` beside the images, for ``benchmarks/demo_phantoms.py``); plus the
@@ -19,12 +19,16 @@ from django.core.management.base import BaseCommand
 from annotations.models import Case, Cohort, Patient
 from clinical.demo import follow_up_demo_create
 from annotations.services import labelme_bundle_import
-from inference.core.phantom import write_phantom_set
+from inference.core.phantom import (
+    DEMO_PER_KIND,
+    DEMO_REVIEW_PER_KIND,
+    DEMO_REVIEW_SEED,
+    DEMO_SEED,
+    write_phantom_set,
+)
 
 
 DEMO_VISIT_DATE = date(2025, 1, 15)
-#: Unannotated phantoms per kind, and their seed (``seed + legs``), disjoint from the annotated ones'.
-INCOMING_N, INCOMING_SEED = 2, 2036
 FOLLOW_UP_CODE = "DEMO-SD-007"
 
 
@@ -32,8 +36,9 @@ class Command(BaseCommand):
     help = "Seed demo data: synthetic bilateral and single-leg phantom radiographs with LabelMe truth."
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
-        parser.add_argument("--n", type=int, default=4, help="Phantoms per kind (bilateral, single leg).")
-        parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument("--n", type=int, default=DEMO_PER_KIND,
+                            help="Phantoms with outlines per kind (bilateral, single leg).")
+        parser.add_argument("--seed", type=int, default=DEMO_SEED)
 
     def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
         folder = Path(settings.MEDIA_ROOT).parent / "demo-phantoms"
@@ -45,7 +50,7 @@ class Command(BaseCommand):
         for legs in (2, 1):
             target = folder / f"incoming{legs}"
             if not (target / "truth.json").exists():
-                write_phantom_set(target / "images", n=INCOMING_N, seed=INCOMING_SEED + legs, legs=legs,
+                write_phantom_set(target / "images", n=DEMO_REVIEW_PER_KIND, seed=DEMO_REVIEW_SEED + legs, legs=legs,
                                   labelme=False, truth_path=target / "truth.json")
             self._import(target / "images", prefix=f"DEMO-NEW-{legs}LEG-", what=f"{legs}-leg phantoms to review")
         dated = Case.objects.filter(patient__code__startswith="DEMO-", acquisition_date__isnull=True).update(

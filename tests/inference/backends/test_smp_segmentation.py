@@ -285,7 +285,6 @@ def test_registry_lookup_and_unknown_backend(tmp_path: Path) -> None:
         smp_backend.load(tmp_path)
 
 
-
 def test_imagenet_encoder_weights_are_loaded_before_training(tmp_path: Path, monkeypatch) -> None:
     from inference.backends import imagenet_weights
 

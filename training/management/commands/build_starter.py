@@ -12,8 +12,8 @@ Trains the starter ensemble shipped in the repository, end to end, from the shar
 4. packaging into ``--out``: float16 weights, ensemble.json (``input_mode: leg_crops``), SHA256SUMS; a
    ``MODEL_CARD.md`` already in ``--out`` is kept.
 
-Every step resumes: the localiser and the refiner from their per-epoch checkpoints, the members after the last one
-finished (``--work`` keeps them), so a killed run is simply started again.
+Every step resumes: the localiser and the refiner from their per-epoch checkpoints, the members after the
+last one finished (``--work`` keeps them), so a killed run is simply started again.
 """
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ class Command(BaseCommand):
 
         localiser = train_localiser(data, work / "localiser", held_out_fold=0, epochs=options["localiser_epochs"],
                                     progress=progress)
-        evaluation = {"localiser_held_out": evaluate_localiser(load(localiser), data, fold=0)}
+        localiser_model = load(localiser)
+        evaluation = {"localiser_held_out": evaluate_localiser(localiser_model, data, fold=0)}
         self.stdout.write(json.dumps(evaluation["localiser_held_out"]))
         refiner = train_landmark_refiner(data, work / "landmark_refiner", held_out_fold=0,
                                          epochs=options["refiner_epochs"], progress=progress)
-        evaluation["refined_landmarks_held_out"] = evaluate_localiser(load(localiser), data, fold=0,
+        evaluation["refined_landmarks_held_out"] = evaluate_localiser(localiser_model, data, fold=0,
                                                                       refiner=landmark_refiner.load(refiner))
         self.stdout.write(json.dumps(evaluation["refined_landmarks_held_out"]))
         train_starter_members(data, work / "members", progress=progress)
