@@ -63,8 +63,8 @@ def test_numeric_core_imports_without_django_celery_or_torch():
         "import importlib, pkgutil, sys\n"
         "import inference.core, training.core, annotations.core\n"
         "for package in (inference.core, training.core, annotations.core):\n"
-        "    for module in pkgutil.iter_modules(package.__path__):\n"
-        "        importlib.import_module(f'{package.__name__}.{module.name}')\n"
+        "    for module in pkgutil.walk_packages(package.__path__, prefix=f'{package.__name__}.'):\n"
+        "        importlib.import_module(module.name)\n"
         "bad = [m for m in ('django', 'rest_framework', 'celery', 'torch') if m in sys.modules]\n"
         "print('forbidden:', bad)\n"
     )
