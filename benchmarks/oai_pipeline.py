@@ -4,7 +4,7 @@ Each OAI crop is predicted by ``run_ensemble`` exactly as ``predict`` does (leg 
 crop, members, stacking, back onto the 128 x 1024 grid, alignment), but with only the members of the
 fold that did **not** train on it (the starter's 2 folds; stackers of that fold), so every figure is
 held out. Compared with the crop's outlines and with joints derived from them
-(``inference/core/joints_from_masks.py``, as in docs/accuracy.md): femur / tibia IOU, |HKA error|, legs
+(``inference/core/joints_from_masks/``, as in docs/accuracy.md): femur / tibia IOU, |HKA error|, legs
 found with the right side (all are patient-right legs), and time per image.
 
 Usage::

@@ -1,6 +1,6 @@
 """The image editor in a real headless chromium against the live server and real PostgreSQL.
 
-Everything runs on synthetic phantom radiographs (inference/core/phantom.py), never patient data:
+Everything runs on synthetic phantom radiographs (inference/core/phantom/), never patient data:
 draw a polygon, place hip/knee/ankle, watch the live angles follow a dragged point, save a revision,
 meet the 409 dialog when someone else saved first (and keep the drawing), use SAM assist.
 """

@@ -2,7 +2,7 @@
 
 Django-free (stdlib, numpy, scipy, PIL through :mod:`annotations.core.imaging`). Joints come from
 the annotated ``hip``/``knee``/``ankle`` points when a document has them, otherwise they are derived
-from the femur/tibia outlines (``inference/core/joints_from_masks.py``).
+from the femur/tibia outlines (``inference/core/joints_from_masks/``).
 
 Conventions are those of :mod:`inference.core.legs`: images and label maps are ``(H, W)`` arrays
 indexed ``[row, col]``; joints are image ``(x, y)`` pixels with the origin at the top-left corner of
