@@ -10,7 +10,9 @@ RUN npm run build
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 && rm -rf /var/lib/apt/lists/*
+# libldap/libsasl headers and gcc build python-ldap (django-auth-ldap: hospital directory login).
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 gcc libldap2-dev libsasl2-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements/ requirements/
 RUN pip install --no-cache-dir -r requirements/base.txt -r requirements/ml.txt -c requirements/lock.txt

@@ -157,10 +157,26 @@ class CaseCreateApi(APIView):
         acquisition_date = serializers.DateField(required=False, allow_null=True)
         view = serializers.ChoiceField(choices=View.choices, default=View.AP)
         notes = serializers.CharField(required=False, allow_blank=True, default="")
+        birth_year = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1900, max_value=2100,
+            help_text="The patient's birth year (children's films are judged against their age's normal ranges).")
+        age_years = serializers.IntegerField(
+            required=False, allow_null=True, min_value=0, max_value=120,
+            help_text="Or the age in whole years at acquisition (needs acquisition_date); gives the birth year.")
+        sex = serializers.ChoiceField(choices=Sex.choices, required=False)
 
         def validate(self, attrs):  # noqa: ANN001, ANN201
             if not attrs.get("patient") and not attrs.get("patient_code"):
                 raise serializers.ValidationError("Give either patient or patient_code.")
+            if attrs.get("age_years") is not None:
+                if attrs.get("birth_year") is not None:
+                    raise serializers.ValidationError("Give birth_year or age_years, not both.")
+                if not attrs.get("acquisition_date"):
+                    raise serializers.ValidationError({"age_years": "An age needs the acquisition date."})
+                attrs["birth_year"] = attrs["acquisition_date"].year - attrs["age_years"]
+            born = attrs.get("birth_year")
+            if born is not None and attrs.get("acquisition_date") and born > attrs["acquisition_date"].year:
+                raise serializers.ValidationError({"birth_year": "The birth year is after the acquisition date."})
             return attrs
 
     @extend_schema(request=InputSerializer, responses={201: CaseOutputSerializer})
@@ -168,12 +184,14 @@ class CaseCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        demographics = {key: values[key] for key in ("birth_year", "sex") if values.get(key) is not None}
         if values.get("patient"):
             patient = get_object_or_404(Patient, pk=values["patient"])
         else:
             patient = Patient.objects.filter(code=values["patient_code"]).first() or services.patient_create(
-                code=values["patient_code"], **({"cohort": values["cohort"]} if values.get("cohort") else {})
-            )
+                code=values["patient_code"], **({"cohort": values["cohort"]} if values.get("cohort") else {}),
+                **demographics)
+        services.patient_demographics_update(patient=patient, **demographics)
         case = services.case_create(
             patient=patient,
             acquisition_date=values.get("acquisition_date"),
@@ -188,6 +206,20 @@ class CaseDetailApi(APIView):
     def get(self, request, case_id: int):  # noqa: ANN001, ANN201
         case = get_object_or_404(selectors.case_list(), pk=case_id)
         return Response(CaseOutputSerializer(case).data)
+
+
+class CaseLabelMeExportApi(APIView):
+    """The case's annotated images as a LabelMe 5.x zip (each image's head revision next to its image file)."""
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, case_id: int):  # noqa: ANN001, ANN201
+        case = get_object_or_404(selectors.case_list(), pk=case_id)
+        archive = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
+        services.labelme_export_zip(images=selectors.image_list(case_id=case.pk).iterator(chunk_size=200),
+                                    out=archive)
+        archive.seek(0)
+        return FileResponse(archive, as_attachment=True, content_type="application/zip",
+                            filename=f"{case.patient.code}-case{case.pk}-labelme.zip")
 
 
 class ImageListApi(APIView):
@@ -217,7 +249,7 @@ class ImageUploadApi(APIView):
         case = get_object_or_404(Case, pk=data.validated_data["case"])
         upload = data.validated_data["file"]
         image = services.image_upload(
-            case=case, data=upload.read(), filename=upload.name, uploaded_by=request.user
+            case=case, data=upload.read(), filename=upload.name, uploaded_by=request.user, interactive=True
         )
         return Response(ImageOutputSerializer(image).data, status=status.HTTP_201_CREATED)
 

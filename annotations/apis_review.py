@@ -133,6 +133,12 @@ def _lld(alignment: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"value": lld["value"], "unit": lld.get("unit") or "px"}
 
 
+def _shown_alignment(decided: dict[str, Any] | None, predicted: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The alignment a queue row shows: the decided revision's once there is one (a corrected item shows the
+    corrected numbers, as the report does), else the prediction's."""
+    return decided if decided is not None else predicted
+
+
 class ReviewItemRowSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
@@ -143,6 +149,7 @@ class ReviewItemRowSerializer(serializers.Serializer):
     cohort = serializers.CharField(source="image.case.patient.cohort")
     case = ReviewCaseSerializer(source="image.case")
     prediction = serializers.IntegerField(source="prediction_id")
+    outside_intended_use = serializers.BooleanField(help_text="The prediction found no leg in the image.")
     ensemble = ReviewEnsembleSerializer(source="prediction.ensemble_version")
     legs = serializers.SerializerMethodField()
     lld = serializers.SerializerMethodField()
@@ -158,11 +165,12 @@ class ReviewItemRowSerializer(serializers.Serializer):
     @extend_schema_field(LegKeyMetricsSerializer(many=True))
     def get_legs(self, item: ReviewItem) -> list[dict[str, Any]]:
         case = item.image.case
-        return _key_metrics(item.prediction.alignment, _age_years(case.patient.birth_year, case.acquisition_date))
+        return _key_metrics(_shown_alignment(item.alignment, item.prediction.alignment),
+                            _age_years(case.patient.birth_year, case.acquisition_date))
 
     @extend_schema_field(LengthValueSerializer(allow_null=True))
     def get_lld(self, item: ReviewItem) -> dict[str, Any] | None:
-        return _lld(item.prediction.alignment)
+        return _lld(_shown_alignment(item.alignment, item.prediction.alignment))
 
     def get_flags(self, item: ReviewItem) -> list[str]:
         return list(item.priority_components.get("flags", []))
@@ -178,8 +186,9 @@ _ROW_VALUES = (
     "id", "status", "priority", "priority_components", "image_id", "image__width", "image__height",
     "image__head_revision_id", "image__case_id", "image__case__acquisition_date", "image__case__view",
     "image__case__patient__code", "image__case__patient__cohort", "image__case__patient__birth_year", "prediction_id",
-    "prediction__ensemble_version_id", "prediction__ensemble_version__name", "prediction__alignment",
-    "assignee_username", "decided_by_username", "decided_at", "revision_id", "created_at", "updated_at",
+    "prediction__ensemble_version_id", "prediction__ensemble_version__name", "prediction__alignment", "alignment",
+    "outside_intended_use", "assignee_username", "decided_by_username", "decided_at", "revision_id", "created_at",
+    "updated_at",
 )
 
 
@@ -208,6 +217,7 @@ def _review_row(values: dict[str, Any], zone: datetime.tzinfo) -> dict[str, Any]
     """
     image_id = values["image_id"]
     acquired = values["image__case__acquisition_date"]
+    shown = _shown_alignment(values["alignment"], values["prediction__alignment"])
     return {
         "id": values["id"],
         "status": values["status"],
@@ -221,11 +231,11 @@ def _review_row(values: dict[str, Any], zone: datetime.tzinfo) -> dict[str, Any]
         "case": {"id": values["image__case_id"], "view": values["image__case__view"],
                  "acquisition_date": None if acquired is None else acquired.isoformat()},
         "prediction": values["prediction_id"],
+        "outside_intended_use": values["outside_intended_use"],
         "ensemble": {"id": values["prediction__ensemble_version_id"],
                      "name": values["prediction__ensemble_version__name"]},
-        "legs": _key_metrics(values["prediction__alignment"],
-                             _age_years(values["image__case__patient__birth_year"], acquired)),
-        "lld": _lld(values["prediction__alignment"]),
+        "legs": _key_metrics(shown, _age_years(values["image__case__patient__birth_year"], acquired)),
+        "lld": _lld(shown),
         "flags": list((values["priority_components"] or {}).get("flags", [])),
         "head_revision": values["image__head_revision_id"],
         "assignee": values["assignee_username"],
@@ -313,6 +323,9 @@ class ReviewItemListApi(APIView):
         date_from = serializers.DateField(required=False, help_text="Case acquisition date, inclusive.")
         date_to = serializers.DateField(required=False, help_text="Case acquisition date, inclusive.")
         ensemble = serializers.IntegerField(required=False, help_text="Ensemble version id.")
+        not_a_leg = serializers.BooleanField(
+            default=False, help_text="true: only the images in which no leg was found (outside intended use), "
+                                     "which the queue otherwise leaves out.")
 
     @extend_schema(parameters=[FilterSerializer], responses=ReviewItemRowSerializer(many=True))
     def get(self, request):  # noqa: ANN001, ANN201
@@ -328,6 +341,7 @@ class ReviewItemListApi(APIView):
             date_from=values.get("date_from"),
             date_to=values.get("date_to"),
             ensemble_id=values.get("ensemble"),
+            outside_intended_use=values["not_a_leg"],
         )
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(_review_item_values(queryset), request, view=self)

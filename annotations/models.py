@@ -213,6 +213,17 @@ class ReviewItem(models.Model):
         AnnotationRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="The revision the decision produced (accept / correct).",
     )
+    outside_intended_use = models.BooleanField(
+        default=False,
+        help_text="The prediction found no leg (not an AP hip-to-ankle film): listed under the queue's "
+                  "'not a leg' filter, never among the pending items a reviewer is sent to next.",
+    )
+    alignment = models.JSONField(
+        null=True, blank=True,
+        help_text="Alignment JSON of the decided revision, computed once when it was decided (accept: the "
+                  "prediction's, which its document reproduces; correct: the corrected document's). The queue "
+                  "shows it instead of the prediction's; null while pending or rejected.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -189,7 +189,8 @@ def review_item_create_for_prediction(*, prediction: Prediction,
     try:
         with transaction.atomic():
             item = ReviewItem(image_id=prediction.image_id, prediction=prediction, priority=ranked.priority,
-                              priority_components=ranked.components)
+                              priority_components=ranked.components,
+                              outside_intended_use=not (prediction.alignment or {}).get("legs"))
             item.full_clean(validate_unique=False)
             item.save()
             ReviewEvent.objects.create(item=item, image_id=item.image_id, action=ReviewAction.CREATED)
@@ -293,17 +294,18 @@ def alignment_deltas(predicted: Mapping[str, Any], corrected: Mapping[str, Any])
     return deltas
 
 
-def _correction_deltas(item: ReviewItem, document: Any) -> dict[str, Any]:
-    """Angle deltas of a correction, or ``{"error": why}`` when the corrected document has no alignment."""
+def _corrected_alignment(item: ReviewItem, document: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The corrected document's alignment (``None`` when it has none) and its angle deltas against the
+    prediction, or ``{"error": why}`` as deltas when there is no alignment."""
     image = item.image
     try:
         corrected = labelme_alignment_compute(document=document, width=image.width, height=image.height,
-                                              pixel_spacing_mm=image.pixel_spacing_mm)
+                                              pixel_spacing_mm=image.pixel_spacing_mm, image_id=image.pk)
     except InvalidInput as exc:
         if exc.extra.get("code") == "invalid_labelme":
             raise
-        return {"error": exc.message}
-    return alignment_deltas(item.prediction.alignment or {}, corrected)
+        return None, {"error": exc.message}
+    return corrected, alignment_deltas(item.prediction.alignment or {}, corrected)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,14 +346,15 @@ def _lock_for(item: ReviewItem, action: str, user: AbstractBaseUser) -> ReviewIt
 
 
 def _record(locked: ReviewItem, *, action: str, user: AbstractBaseUser, revision: AnnotationRevision | None = None,
-            reason: str = "", angle_deltas: dict[str, Any] | None = None,
+            alignment: dict[str, Any] | None = None, reason: str = "", angle_deltas: dict[str, Any] | None = None,
             overridden_checks: Sequence[str] = ()) -> ReviewItem:
-    """Move the locked item along ``action`` and append its event."""
+    """Move the locked item along ``action`` and append its event; ``alignment`` is the decided revision's."""
     locked.status = _TRANSITIONS[action].target
     decided = action != ReviewAction.REOPENED
     locked.decided_by = user if decided else None
     locked.decided_at = timezone.now() if decided else None
     locked.revision = revision
+    locked.alignment = alignment
     locked.full_clean(validate_unique=False)
     locked.save()
     ReviewEvent.objects.create(item=locked, image_id=locked.image_id, actor=user, action=action, reason=reason,
@@ -406,8 +409,9 @@ def review_accept(*, item: ReviewItem, user: AbstractBaseUser, base_revision_id:
             image=locked.image, document=prediction.document, base_revision_id=base_revision_id,
             source=RevisionSource.MODEL, author=user, message=message,
         )
+        # The revision's document is the prediction's, measurement record included: the same alignment.
         return _record(locked, action=ReviewAction.ACCEPTED, user=user, revision=revision,
-                       reason=override_reason if blockers else "", overridden_checks=blockers)
+                       alignment=prediction.alignment, reason=override_reason if blockers else "", overridden_checks=blockers)
 
 
 def review_correct(*, item: ReviewItem, user: AbstractBaseUser, document: Any,
@@ -427,7 +431,7 @@ def review_correct(*, item: ReviewItem, user: AbstractBaseUser, document: Any,
         The item is already decided, or ``base_revision_id`` is not the image's head (nothing is written).
     """
     _require_reviewer(user)
-    deltas = _correction_deltas(item, document)  # before locking: the alignment takes a moment
+    corrected, deltas = _corrected_alignment(item, document)  # before locking: the alignment takes a moment
     with transaction.atomic():
         locked = _lock_for(item, ReviewAction.CORRECTED, user)
         prediction = locked.prediction
@@ -436,7 +440,8 @@ def review_correct(*, item: ReviewItem, user: AbstractBaseUser, document: Any,
             source=RevisionSource.CORRECTED, author=user,
             message=f"Corrected prediction {prediction.pk} of ensemble {prediction.ensemble_version.name}",
         )
-        return _record(locked, action=ReviewAction.CORRECTED, user=user, revision=revision, angle_deltas=deltas)
+        return _record(locked, action=ReviewAction.CORRECTED, user=user, revision=revision, alignment=corrected,
+                       angle_deltas=deltas)
 
 
 def review_reject(*, item: ReviewItem, user: AbstractBaseUser, reason: str) -> ReviewItem:
@@ -509,8 +514,12 @@ def review_item_list(
     date_from: date | None = None,
     date_to: date | None = None,
     ensemble_id: int | None = None,
+    outside_intended_use: bool | None = False,
 ) -> QuerySet[ReviewItem]:
     """The queue, highest priority first then oldest; ``status=None`` lists every status.
+
+    Items whose prediction found no leg (``outside_intended_use``) are listed apart: by default the queue
+    holds the others, ``True`` lists only them (the queue's "not a leg" filter), ``None`` both.
 
     The caller picks the columns it shows (``.values()``): the API's rows need no model instances.
     """
@@ -524,6 +533,7 @@ def review_item_list(
         "image__case__acquisition_date__gte": date_from,
         "image__case__acquisition_date__lte": date_to,
         "prediction__ensemble_version_id": ensemble_id,
+        "outside_intended_use": outside_intended_use,
     }
     queryset = queryset.filter(**{key: value for key, value in filters.items() if value not in (None, "")})
     return queryset.order_by("-priority", "created_at", "id")

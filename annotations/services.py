@@ -9,17 +9,19 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
+from annotations.core.demographics import Demographics, dicom_demographics
 from annotations.core.imaging import DecodedImage, ImageDecodeError, decode_image, make_display_png, make_thumbnail_png
 from annotations.core.labelme import BundleError, BundleItem, LabelMeError, iter_bundle, parse_document, to_labelme5
 from annotations.models import (
@@ -30,6 +32,7 @@ from annotations.models import (
     Image,
     Patient,
     RevisionSource,
+    Sex,
     SpacingSource,
     View,
 )
@@ -52,6 +55,30 @@ def patient_create(*, code: str, cohort: str = Cohort.UNKNOWN, birth_year: int |
     patient = Patient(code=code, cohort=cohort, birth_year=birth_year, sex=sex)
     patient.full_clean()
     patient.save()
+    return patient
+
+
+def patient_demographics_update(*, patient: Patient, birth_year: int | None = None, sex: str | None = None) -> Patient:
+    """Record a patient's birth year and sex where they are given (a new case form, a DICOM header).
+
+    Raises
+    ------
+    Conflict
+        The patient already has another birth year or sex: the caller must say which is right (nothing is
+        changed).
+    """
+    changed = []
+    for field_name, value, unknown in (("birth_year", birth_year, None), ("sex", sex, Sex.UNKNOWN)):
+        if value is None or value == unknown or getattr(patient, field_name) == value:
+            continue
+        if getattr(patient, field_name) != unknown:
+            raise Conflict(f"Patient {patient.code} has {field_name} {getattr(patient, field_name)}, not {value}.",
+                           {"code": "demographics_conflict", "field": field_name})
+        setattr(patient, field_name, value)
+        changed.append(field_name)
+    if changed:
+        patient.full_clean()
+        patient.save(update_fields=changed)
     return patient
 
 
@@ -99,8 +126,13 @@ def image_stored_name(*, uploaded_name: str, image_format: str, patient_code: st
     return f"{Path(patient_code).name or 'image'}_{sha256[:12]}{suffix}"[-255:]
 
 
-def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: AbstractBaseUser | None) -> Image:
-    """Store a radiograph's original bytes and metadata, then queue its display derivatives.
+def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: AbstractBaseUser | None,
+                 interactive: bool = False) -> Image:
+    """Store a radiograph's original bytes and metadata, then queue its display derivatives, prediction and
+    SAM embedding.
+
+    ``interactive``: a person uploaded it and waits (the browser, the API): its derivatives and prediction go
+    to the ``interactive`` queue, ahead of bulk imports; its SAM embedding still comes last.
 
     Raises
     ------
@@ -118,6 +150,7 @@ def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: Abstrac
 
     identifiers = decoded.dicom_identifiers or {}
     source_id = identifiers.get("PatientID") or ""
+    demographics = dicom_demographics(identifiers, acquired=case.acquisition_date)
     suffix = _FORMAT_SUFFIXES.get(decoded.format, "")
     image = Image(
         case=case,
@@ -144,8 +177,9 @@ def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: Abstrac
             stored_name = image.original.name
             image.full_clean()
             image.save()
-            transaction.on_commit(lambda: image_derivatives_enqueue(image_id=image.pk))
-            transaction.on_commit(lambda: _prediction_enqueue(image))
+            _patient_demographics_fill(case.patient, demographics)
+            transaction.on_commit(lambda: image_derivatives_enqueue(image_id=image.pk, interactive=interactive))
+            transaction.on_commit(lambda: _prediction_enqueue(image, interactive=interactive))
             transaction.on_commit(lambda: _sam_embedding_enqueue(image))
     except IntegrityError as exc:
         _delete_unreferenced(stored_name)
@@ -156,6 +190,14 @@ def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: Abstrac
     return image
 
 
+def _patient_demographics_fill(patient: Patient, demographics: Demographics) -> None:
+    """Take the birth year and sex a DICOM header gives where the patient's are still unknown (a value someone
+    entered is never overwritten)."""
+    patient_demographics_update(patient=patient,
+                                birth_year=demographics.birth_year if patient.birth_year is None else None,
+                                sex=demographics.sex if patient.sex == Sex.UNKNOWN else None)
+
+
 def _delete_unreferenced(name: str | None) -> None:
     """Remove a stored original that no row refers to (a failed upload leaves no orphan file)."""
     if not name or Image.objects.filter(original=name).exists():
@@ -163,12 +205,12 @@ def _delete_unreferenced(name: str | None) -> None:
     Image.original.field.storage.delete(name)
 
 
-def _prediction_enqueue(image: Image) -> None:
+def _prediction_enqueue(image: Image, *, interactive: bool) -> None:
     """Queue a prediction with the active ensemble of the image's view, when there is one."""
     from inference.services import ensemble_active, prediction_request
 
     if ensemble_active(view=image.case.view) is not None:
-        prediction_request(image=image)
+        prediction_request(image=image, interactive=interactive)
 
 
 def _sam_embedding_enqueue(image: Image) -> None:
@@ -178,12 +220,14 @@ def _sam_embedding_enqueue(image: Image) -> None:
     sam_embedding_enqueue(image=image)
 
 
-def image_derivatives_enqueue(*, image_id: int) -> None:
-    """Queue the derivative task; if the broker is down the image keeps status pending and the
-    display endpoint makes the derivative on first view, so an upload never fails for that."""
+def image_derivatives_enqueue(*, image_id: int, interactive: bool = False) -> None:
+    """Queue the derivative task (on the ``interactive`` queue for a person's upload); if the broker is down the
+    image keeps status pending and the display endpoint makes the derivative on first view, so an upload never
+    fails for that."""
     from annotations.tasks import image_derivatives_create as task
 
-    publish_or_log(task, args=[image_id], queue="default", what=f"derivatives for image {image_id}")
+    publish_or_log(task, args=[image_id], queue="interactive" if interactive else "default",
+                   what=f"derivatives for image {image_id}")
 
 
 def image_derivatives_create(*, image: Image) -> Image:
@@ -435,16 +479,11 @@ def image_labelme_document(*, image: Image, embed_image_data: bool = False) -> d
     return to_labelme5(parsed, image_data=image_bytes, image_path=image_name)
 
 
-def labelme_export(*, images: Iterable[Image], out_dir: Path, embed_image_data: bool = False,
-                   with_images: bool = True) -> int:
-    """Write ``<stem>.json`` (LabelMe 5.x) and the image file for each image with a head revision.
-
-    Returns the number of JSON files written. File names that would collide across cases get the
-    case id as a prefix.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _labelme_export_files(images: Iterable[Image], *, embed_image_data: bool,
+                          with_images: bool) -> Iterator[tuple[str, bytes]]:
+    """``(file name, bytes)`` of ``<stem>.json`` (LabelMe 5.x), then the image file, for each image with a head
+    revision. File names that would collide across cases get the case id as a prefix."""
     used: set[str] = set()
-    written = 0
     for image in images:
         if image.head_revision_id is None:
             continue
@@ -454,9 +493,31 @@ def labelme_export(*, images: Iterable[Image], out_dir: Path, embed_image_data: 
         used.add(image_name)
         parsed = parse_document(image.head_revision.document)
         document = to_labelme5(parsed, image_data=image_bytes if embed_image_data else None, image_path=image_name)
-        stem = image_name.rsplit(".", 1)[0]
-        (out_dir / f"{stem}.json").write_text(json.dumps(document, indent=2))
+        yield f"{image_name.rsplit('.', 1)[0]}.json", json.dumps(document, indent=2).encode()
         if with_images:
-            (out_dir / image_name).write_bytes(image_bytes)
-        written += 1
+            yield image_name, image_bytes
+
+
+def labelme_export(*, images: Iterable[Image], out_dir: Path, embed_image_data: bool = False,
+                   with_images: bool = True) -> int:
+    """Write ``<stem>.json`` (LabelMe 5.x) and the image file for each image with a head revision into ``out_dir``.
+
+    Returns the number of JSON files written.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for name, data in _labelme_export_files(images, embed_image_data=embed_image_data, with_images=with_images):
+        (out_dir / name).write_bytes(data)
+        written += name.endswith(".json")
+    return written
+
+
+def labelme_export_zip(*, images: Iterable[Image], out: BinaryIO) -> int:
+    """The same files as :func:`labelme_export`, as a zip written to ``out`` (the case page's export button);
+    LabelMe opens the unpacked folder and ``import_labelme`` takes the zip back. Returns the JSON files written."""
+    written = 0
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in _labelme_export_files(images, embed_image_data=False, with_images=True):
+            archive.writestr(name, data)
+            written += name.endswith(".json")
     return written

@@ -10,6 +10,7 @@ urlpatterns = [
     path("cases/", apis.CaseListApi.as_view(), name="case-list"),
     path("cases/create/", apis.CaseCreateApi.as_view(), name="case-create"),
     path("cases/<int:case_id>/", apis.CaseDetailApi.as_view(), name="case-detail"),
+    path("cases/<int:case_id>/labelme.zip", apis.CaseLabelMeExportApi.as_view(), name="case-labelme-export"),
     path("images/", apis.ImageListApi.as_view(), name="image-list"),
     path("images/upload/", apis.ImageUploadApi.as_view(), name="image-upload"),
     path("images/<int:image_id>/", apis.ImageDetailApi.as_view(), name="image-detail"),

@@ -18,6 +18,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -37,6 +38,7 @@ class ImageStatus:
     PREDICTED = "predicted"
     LABELLED = "labelled"
     IN_REVIEW = "in_review"
+    NOT_A_LEG = "not_a_leg"
     APPROVED = "approved"
 
     CHOICES = (
@@ -44,6 +46,7 @@ class ImageStatus:
         (LABELLED, "Labelled"),
         (PREDICTED, "Predicted"),
         (IN_REVIEW, "In review"),
+        (NOT_A_LEG, "Not a leg: no leg found (outside intended use)"),
         (APPROVED, "Approved"),
     )
 
@@ -72,7 +75,7 @@ def _review_item_model():  # noqa: ANN202 - a model class or None
 
 
 def _image_statuses(images: QuerySet[Image]) -> dict[int, str]:
-    """Status per image id: approved > in review > labelled > predicted > unlabelled."""
+    """Status per image id: approved > not a leg > in review > labelled > predicted > unlabelled."""
     from inference.models import JobStatus, Prediction
 
     queryset = images.annotate(
@@ -82,6 +85,8 @@ def _image_statuses(images: QuerySet[Image]) -> dict[int, str]:
     if review_item is not None:
         queryset = queryset.annotate(
             review_pending=Exists(review_item.objects.filter(image=OuterRef("pk"), status="pending")),
+            not_a_leg=Exists(review_item.objects.filter(image=OuterRef("pk"), status="pending",
+                                                        outside_intended_use=True)),
             review_approved=Exists(
                 review_item.objects.filter(image=OuterRef("pk"), status__in=("accepted", "corrected", "approved"))
             ),
@@ -90,6 +95,8 @@ def _image_statuses(images: QuerySet[Image]) -> dict[int, str]:
     for image in queryset:
         if getattr(image, "review_approved", False):
             status = ImageStatus.APPROVED
+        elif getattr(image, "not_a_leg", False):
+            status = ImageStatus.NOT_A_LEG
         elif getattr(image, "review_pending", False):
             status = ImageStatus.IN_REVIEW
         elif image.head_revision_id is not None:
@@ -109,6 +116,26 @@ def _date(value: str | None) -> date | None:
         return None
 
 
+#: Cases per page of the case list (issue 27, item 8: 260 cases were one page).
+CASES_PER_PAGE = 50
+#: With an image-status filter, how many cases (in list order) are looked at.
+STATUS_FILTER_MAX_CASES = 2000
+
+
+def _case_rows(cases: list[Case], status: str) -> list[dict[str, Any]]:
+    """Each case with its images and their statuses; with ``status``, only cases having an image in it."""
+    images = Image.objects.filter(case__in=cases).select_related("head_revision").order_by("case_id", "id")
+    statuses = _image_statuses(images)
+    labels = dict(ImageStatus.CHOICES)
+    by_case: dict[int, list[dict[str, Any]]] = {case.pk: [] for case in cases}
+    for image in images:
+        image_status = statuses.get(image.pk, ImageStatus.UNLABELLED)
+        if status and image_status != status:
+            continue
+        by_case[image.case_id].append({"image": image, "status": image_status, "status_label": labels[image_status]})
+    return [{"case": case, "images": by_case[case.pk]} for case in cases if not status or by_case[case.pk]]
+
+
 @login_required
 def case_list_page(request: HttpRequest) -> HttpResponse:
     _require_annotator(request)
@@ -124,27 +151,23 @@ def case_list_page(request: HttpRequest) -> HttpResponse:
         cases = cases.filter(acquisition_date__gte=date_from)
     if date_to:
         cases = cases.filter(acquisition_date__lte=date_to)
-    cases = list(cases[:500])
-    images = Image.objects.filter(case__in=cases).select_related("head_revision").order_by("case_id", "id")
-    statuses = _image_statuses(images)
-    labels = dict(ImageStatus.CHOICES)
-    by_case: dict[int, list[dict[str, Any]]] = {case.pk: [] for case in cases}
-    for image in images:
-        image_status = statuses.get(image.pk, ImageStatus.UNLABELLED)
-        if status and image_status != status:
-            continue
-        by_case[image.case_id].append({"image": image, "status": image_status, "status_label": labels[image_status]})
-    rows = [
-        {"case": case, "images": by_case[case.pk]}
-        for case in cases
-        if not status or by_case[case.pk]
-    ]
+    if status:  # an image status is known only once computed: filter the first cases, then page the rows
+        rows = _case_rows(list(cases[:STATUS_FILTER_MAX_CASES]), status)
+        page = Paginator(rows, CASES_PER_PAGE).get_page(params.get("page"))
+        rows = list(page.object_list)
+    else:
+        page = Paginator(cases, CASES_PER_PAGE).get_page(params.get("page"))
+        rows = _case_rows(list(page.object_list), status)
+    query = params.copy()
+    query.pop("page", None)
     return render(
         request,
         "annotations/case_list.html",
         {
             "rows": rows,
-            "filters": params,
+            "page": page,
+            "page_query": query.urlencode(),
+            "filters": {key: value for key, value in params.items() if key != "page"},
             "cohorts": Cohort.choices,
             "views": View.choices,
             "statuses": ImageStatus.CHOICES,
@@ -204,7 +227,8 @@ def review_queue_page(request: HttpRequest) -> HttpResponse:
                 "normal_ranges": normal_range_table(age_years=None),
                 "cohorts": [{"value": value, "label": label} for value, label in Cohort.choices],
                 "filters": {
-                    key: request.GET.get(key, "") for key in ("status", "cohort", "patient", "date_from", "date_to")
+                    key: request.GET.get(key, "")
+                    for key in ("status", "cohort", "patient", "date_from", "date_to", "not_a_leg")
                 },
             }
         },

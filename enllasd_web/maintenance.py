@@ -69,7 +69,7 @@ def requeue_pending_jobs(*, queued_for: timedelta = DEFAULT_QUEUED_FOR,
     from annotations.models import DerivativeStatus, Image
     from annotations.tasks import image_derivatives_create
     from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
-    from inference.services import predictions_request_missing
+    from inference.services import prediction_queue, predictions_request_missing
     from inference.tasks import inference_prediction_run
 
     now = timezone.now()
@@ -81,8 +81,12 @@ def requeue_pending_jobs(*, queued_for: timedelta = DEFAULT_QUEUED_FOR,
         Q(status=JobStatus.QUEUED, created_at__lt=now - queued_for)
         | Q(status=JobStatus.RUNNING, created_at__lt=now - running_for)
     )
-    predictions, prediction_failures = _publish_each(
-        list(stale.values_list("pk", flat=True)), inference_prediction_run, "inference", "prediction")
+    predictions = prediction_failures = 0
+    for interactive in (True, False):
+        published, failed = _publish_each(
+            list(stale.filter(interactive=interactive).values_list("pk", flat=True)), inference_prediction_run,
+            prediction_queue(interactive=interactive), "prediction")
+        predictions, prediction_failures = predictions + published, prediction_failures + failed
     created = sum(predictions_request_missing(ensemble=ensemble)
                   for ensemble in EnsembleVersion.objects.filter(status=VersionStatus.ACTIVE))
     report = RequeueReport(derivatives=derivatives, predictions_created=created, predictions=predictions,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,8 +25,17 @@ class PredictionOutputSerializer(serializers.Serializer):
     uncertainty = serializers.JSONField()
     timings = serializers.JSONField()
     error = serializers.CharField()
+    interactive = serializers.BooleanField()
+    queue = serializers.SerializerMethodField(
+        help_text="While queued: {ahead: predictions that run first, eta_seconds: about when it is done}; else null.")
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "ahead": {"type": "integer"}, "eta_seconds": {"type": "number"}}})
+    def get_queue(self, prediction: Prediction) -> dict[str, Any] | None:
+        position = services.prediction_queue_position(prediction)
+        return None if position is None else position.to_json()
 
 
 class PredictionRequestApi(APIView):
@@ -34,7 +45,7 @@ class PredictionRequestApi(APIView):
         ensemble = None
         if "ensemble" in request.query_params:
             ensemble = get_object_or_404(EnsembleVersion, pk=request.query_params["ensemble"])
-        prediction = services.prediction_request(image=image, ensemble=ensemble)
+        prediction = services.prediction_request(image=image, ensemble=ensemble, interactive=True)
         return Response(PredictionOutputSerializer(prediction).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -98,6 +98,11 @@ class Prediction(models.Model):
     uncertainty = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    interactive = models.BooleanField(
+        default=False,
+        help_text="Requested for a person waiting (an upload from the browser or the API): runs on the "
+                  "'interactive' queue, ahead of bulk imports and SAM embeddings.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

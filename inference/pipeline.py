@@ -22,18 +22,19 @@ from numpy.typing import NDArray
 
 from annotations.core.raster import mask_to_polygon
 from inference.backends.base import KeypointModel, KeypointPrediction, SegmentationModel
-from inference.core.alignment import (
-    AlignmentOptions,
-    AlignmentResult,
-    LegAlignment,
-    align_label_map,
-    with_femoral_head_apex,
-)
-from inference.core.crop_alignment import align_leg_in_crop
+from inference.core.alignment import AlignmentOptions, AlignmentResult
 from inference.core.keypoint_ensemble import KeypointEnsembleResult, ensemble_keypoints
 from inference.core.knee_update import update_knee
 from inference.core.leg_crops import LegCrop, clahe, leg_crop_from_landmarks
+from inference.core.labelme_alignment import align_labelme_document
 from inference.core.legs import FEMUR, JOINT_NAMES, TIBIA, AnatomicalSide, LegJoints
+from inference.core.measurement_record import (
+    APEX_LABEL,
+    MEASUREMENT_KEY,
+    LegRecord,
+    MeasurementRecord,
+    MonteCarloRecord,
+)
 from inference.core.metrics import iou
 from inference.core.pruning import prune_label_map
 from inference.core.segmentation_ensemble import majority_vote, nested_stack_predict
@@ -208,29 +209,42 @@ def run_ensemble(
     combined = _combine(image, ensemble, timer, single_leg=anatomical_side is not None,
                         anatomical_side=anatomical_side)
     x_mid = combined.keypoints.x_mid
-    with timer.stage("alignment"):
-        alignment = _align(combined.labels, combined.posterior, ensemble, pixel_spacing_mm=pixel_spacing_mm,
-                           image_name=image_name, image_id=image_id, x_mid=x_mid, seed=seed)
     with timer.stage("document"):
         document = labelme_from_result(combined.labels, combined.posterior, image_name=image_name, width=width,
                                        height=height, x_mid=x_mid)
+        records = [LegRecord(group_id=index, image_side=_image_side(leg, width), anatomical_side=leg.anatomical_side,
+                             joint_variance_xy=leg.variance_xy) for index, leg in enumerate(combined.posterior)]
+        document[MEASUREMENT_KEY] = _measurement_record(records, ensemble, image_id=image_id, seed=seed,
+                                                        x_mid=x_mid).to_json()
+    with timer.stage("alignment"):
+        alignment = _align_document(document, pixel_spacing_mm)
     uncertainty = _uncertainty([combined.keypoints], alignment, combined.member_outputs)
     timings = {**timer.timings, "total": round(sum(timer.timings.values()), 4)}
     return EnsembleResult(document, alignment, combined.labels, combined.prior, combined.posterior,
                           combined.member_outputs, uncertainty, timings, combined.flags)
 
 
-def _align(labels: NDArray[np.uint8], legs: Sequence[LegJoints], ensemble: LoadedEnsemble, *,
-           pixel_spacing_mm: float | None, image_name: str, image_id: int | str, x_mid: float | None,
-           seed: int) -> AlignmentResult:
-    return align_label_map(labels, list(legs), pixel_spacing_mm=pixel_spacing_mm, image_name=image_name,
-                           image_id=image_id, x_mid=x_mid, options=_alignment_options(ensemble, seed))
+def _align_document(document: Mapping[str, Any], pixel_spacing_mm: float | None) -> AlignmentResult:
+    """The prediction's alignment, measured from its own document and measurement record: exactly what the
+    document gives again once a reviewer accepts it (:mod:`inference.core.measurement_record`)."""
+    if not document[MEASUREMENT_KEY]["legs"]:
+        return AlignmentResult(image=document["imagePath"], width=document["imageWidth"],
+                               height=document["imageHeight"], pixel_spacing_mm=pixel_spacing_mm, legs=(),
+                               x_mid=None, options=AlignmentOptions())
+    return align_labelme_document(document, pixel_spacing_mm=pixel_spacing_mm)
 
 
-def _alignment_options(ensemble: LoadedEnsemble, seed: int) -> AlignmentOptions:
-    """The alignment's Monte-Carlo settings of ``ensemble`` (``mc_draws`` x ``mc_samples``) and seed."""
-    return AlignmentOptions(seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
-                            n_samples=ensemble.options.get("mc_samples", 5000))
+def _measurement_record(legs: Sequence[LegRecord], ensemble: LoadedEnsemble, *, image_id: int | str, seed: int,
+                        x_mid: float | None) -> MeasurementRecord:
+    """The record of a prediction's measurement: the ensemble's Monte-Carlo settings (``mc_draws`` x
+    ``mc_samples``), the seed and image key, and each leg's frame, sides and joint variances."""
+    monte_carlo = MonteCarloRecord(seed=seed, n_draws=ensemble.options.get("mc_draws", 100),
+                                   n_samples=ensemble.options.get("mc_samples", 5000), image_key=str(image_id))
+    return MeasurementRecord(legs=tuple(legs), monte_carlo=monte_carlo, x_mid=x_mid if len(legs) == 2 else None)
+
+
+def _image_side(leg: LegJoints, width: int) -> str:
+    return leg.image_side or ("left" if float(leg.as_array()[:, 0].mean()) < width / 2 else "right")
 
 
 def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_name: str, image_id: int | str,
@@ -268,8 +282,7 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
     prior: list[LegJoints] = []
     posterior: list[LegJoints] = []
     keypoint_results, member_rows = [], []
-    aligned: list[tuple[LegAlignment, LegCrop, NDArray[np.uint8]]] = []  # each leg with its crop and labels
-    options = _alignment_options(ensemble, seed)
+    measured: list[_MeasuredLeg] = []
     for leg in legs:
         crop = leg_crop_from_landmarks(np.array(leg.apex_xy), np.array(leg.ankle_xy),
                                        mirrored=leg.looks_like == "left")
@@ -289,25 +302,22 @@ def _run_per_leg(image: NDArray[np.uint8], ensemble: LoadedEnsemble, *, image_na
                                           ensemble.options.get("ankle_from_landmarks", 0.0))
         for source, target in ((combined.prior[0], prior), (leg_joints, posterior)):
             target.append(_joints_to_original(source, crop, leg.anatomical_side, leg.image_side))
-        with timer.stage("alignment"):
-            leg_alignment = align_leg_in_crop(
-                crop_labels, leg_joints, crop, joints=posterior[-1], image_shape=(height, width),
-                pixel_spacing_mm=pixel_spacing_mm, image_key=f"{image_id}:{leg.anatomical_side}", options=options)
-            # The femoral-head apex from the localiser (and refiner), which learnt it from EOS and OAI landmarks: on
-            # held-out EOS images 2.3 mm median error against 14 mm for the top of a child's segmented femur.
-            leg_alignment = with_femoral_head_apex(leg_alignment, np.array(leg.apex_xy),
-                                                   pixel_spacing_mm=pixel_spacing_mm)
-        aligned.append((leg_alignment, crop, crop_labels))
+        # The femoral-head apex from the localiser (and refiner), which learnt it from EOS and OAI landmarks: on
+        # held-out EOS images 2.3 mm median error against 14 mm for the top of a child's segmented femur.
+        measured.append(_MeasuredLeg(posterior[-1], crop, crop_labels, np.array(leg.apex_xy, dtype=np.float64)))
         keypoint_results.append(combined.keypoints)
         member_rows.append({"anatomical_side": leg.anatomical_side, **combined.member_outputs})
         flags.extend(f"{leg.anatomical_side} leg: {flag}" for flag in combined.flags)
-    aligned.sort(key=lambda item: item[0].image_side != "left")  # image-left first
-    alignment = AlignmentResult(image=image_name, width=width, height=height, pixel_spacing_mm=pixel_spacing_mm,
-                                legs=tuple(item[0] for item in aligned), x_mid=x_mid if len(aligned) == 2 else None,
-                                options=options)
+    measured.sort(key=lambda item: item.joints.image_side != "left")  # image-left first
     with timer.stage("document"):
-        document = labelme_from_leg_crops([(leg.joints, crop, crop_labels) for leg, crop, crop_labels in aligned],
-                                          image_name=image_name, width=width, height=height)
+        document = labelme_from_leg_crops(measured, image_name=image_name, width=width, height=height)
+        records = [LegRecord(group_id=index, image_side=item.joints.image_side,  # type: ignore[arg-type]
+                             anatomical_side=item.joints.anatomical_side, crop=item.crop,
+                             joint_variance_xy=item.joints.variance_xy) for index, item in enumerate(measured)]
+        document[MEASUREMENT_KEY] = _measurement_record(records, ensemble, image_id=image_id, seed=seed,
+                                                        x_mid=x_mid).to_json()
+    with timer.stage("alignment"):
+        alignment = _align_document(document, pixel_spacing_mm)
     member_outputs = {"legs": member_rows, "localisation": localisation.to_json()}
     uncertainty = _uncertainty(keypoint_results, alignment, _flat_member_outputs(member_rows))
     timings = {**timer.timings, "total": round(sum(timer.timings.values()), 4)}
@@ -393,25 +403,38 @@ def labelme_from_result(label_map: NDArray[np.uint8], legs: Sequence[LegJoints],
             "imageHeight": height, "imageWidth": width}
 
 
-def labelme_from_leg_crops(legs: Sequence[tuple[LegJoints, LegCrop, NDArray[np.uint8]]], *, image_name: str,
-                           width: int, height: int, tolerance_px: float = 1.0) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _MeasuredLeg:
+    """One leg of a per-leg result: its joints (original pixels, with sides and variances), crop, crop label map
+    and femoral-head apex."""
+
+    joints: LegJoints
+    crop: LegCrop
+    crop_labels: NDArray[np.uint8]
+    apex_xy: NDArray[np.float64]
+
+
+def labelme_from_leg_crops(legs: Sequence[_MeasuredLeg], *, image_name: str, width: int, height: int,
+                           tolerance_px: float = 0.25) -> dict[str, Any]:
     """The LabelMe document of a per-leg result, legs in the given (image-left first) order.
 
     Each bone's outline is traced on its leg's crop label map, the members' own grid, and mapped to
     original pixels (clipped to the image); tracing the outline on the label map pasted onto a
     12 000-px image took 9 s, on the crop it takes milliseconds. ``tolerance_px`` is in crop pixels.
+    Each leg also gets its femoral-head apex as a point (``femoral_head_apex``), where its length starts.
     """
     shapes: list[dict[str, Any]] = []
-    for index, (joints, crop, crop_labels) in enumerate(legs):
+    for index, leg in enumerate(legs):
         for label, value in (("femur", FEMUR), ("tibia", TIBIA)):
-            mask = crop_labels == value
+            mask = leg.crop_labels == value
             polygons = mask_to_polygon(mask, tolerance_px=tolerance_px) if mask.any() else []
             if polygons:
-                points = crop.to_original(polygons[0])
+                points = leg.crop.to_original(polygons[0])
                 points = np.column_stack([np.clip(points[:, 0], 0, width), np.clip(points[:, 1], 0, height)])
                 shapes.append(_shape(label, points, "polygon", index))
-        for name, point in zip(JOINT_NAMES, joints.as_array(), strict=True):
+        for name, point in zip(JOINT_NAMES, leg.joints.as_array(), strict=True):
             shapes.append(_shape(name, point[np.newaxis, :], "point", index))
+        shapes.append(_shape(APEX_LABEL, leg.apex_xy.reshape(1, 2), "point", index))
     return {"version": "5.2.1", "flags": {}, "shapes": shapes, "imagePath": image_name, "imageData": None,
             "imageHeight": height, "imageWidth": width}
 

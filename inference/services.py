@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import Image
@@ -70,25 +72,79 @@ def predictions_request_missing(*, ensemble: EnsembleVersion) -> int:
     return count
 
 
-def prediction_request(*, image: Image, ensemble: EnsembleVersion | None = None, enqueue: bool = True) -> Prediction:
-    """Get or create the (image, ensemble) prediction and queue it; running twice is a no-op."""
+def prediction_request(*, image: Image, ensemble: EnsembleVersion | None = None, enqueue: bool = True,
+                       interactive: bool = False) -> Prediction:
+    """Get or create the (image, ensemble) prediction and queue it; running twice is a no-op.
+
+    ``interactive``: a person is waiting for it (an upload, not an import): it goes to the ``interactive``
+    queue, which the bulk worker empties before anything else (``queue_order_strategy`` ``priority``).
+    """
     ensemble = ensemble or ensemble_active(view=image.case.view)
     if ensemble is None:
         raise ModelNotReady("No active ensemble for this view yet: train one first.", {"code": "no_active_ensemble"})
     try:
         with transaction.atomic():
-            prediction, created = Prediction.objects.get_or_create(image=image, ensemble_version=ensemble)
+            prediction, created = Prediction.objects.get_or_create(image=image, ensemble_version=ensemble,
+                                                                   defaults={"interactive": interactive})
     except IntegrityError:
         prediction, created = Prediction.objects.get(image=image, ensemble_version=ensemble), False
     if enqueue and (created or prediction.status == JobStatus.FAILED):
-        transaction.on_commit(lambda: _enqueue(prediction.pk))
+        transaction.on_commit(lambda: prediction_enqueue(prediction_id=prediction.pk,
+                                                         interactive=prediction.interactive))
     return prediction
 
 
-def _enqueue(prediction_id: int) -> None:
+def prediction_queue(*, interactive: bool) -> str:
+    """The Celery queue of a prediction: ``interactive`` for a person waiting, ``inference`` for bulk work."""
+    return "interactive" if interactive else "inference"
+
+
+def prediction_enqueue(*, prediction_id: int, interactive: bool) -> bool:
+    """Publish the prediction's task (a failure is logged; the row stays queued for ``requeue_pending``)."""
     from inference.tasks import inference_prediction_run as task
 
-    publish_or_log(task, args=[prediction_id], queue="inference", what=f"prediction {prediction_id}")  # stays queued
+    return publish_or_log(task, args=[prediction_id], queue=prediction_queue(interactive=interactive),
+                          what=f"prediction {prediction_id}")
+
+
+#: Seconds per prediction assumed before any prediction has finished on this install.
+DEFAULT_PREDICTION_SECONDS = 2.0
+_RECENT_PREDICTIONS = 20
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """Where a waiting prediction stands: predictions that run before it, and about when it will be done."""
+
+    ahead: int
+    eta_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ahead": self.ahead, "eta_seconds": round(self.eta_seconds, 1)}
+
+
+def prediction_queue_position(prediction: Prediction) -> QueuePosition | None:
+    """The queue position of a queued prediction (``None`` once it runs or has finished).
+
+    Ahead of it are the predictions still queued or running that the bulk worker takes first: every
+    earlier one of its own kind, all interactive ones for a bulk prediction, and a bulk one already running
+    for an interactive prediction. The estimate is (ahead + 1) x the median run time of the last 20
+    predictions (their ``timings.total``).
+    """
+    if prediction.status != JobStatus.QUEUED:
+        return None
+    waiting = Prediction.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exclude(pk=prediction.pk)
+    earlier = Q(created_at__lt=prediction.created_at) | Q(created_at=prediction.created_at, pk__lt=prediction.pk)
+    if prediction.interactive:
+        ahead = waiting.filter((Q(interactive=True) & earlier) | Q(interactive=False, status=JobStatus.RUNNING))
+    else:
+        ahead = waiting.filter(Q(interactive=True) | earlier)
+    recent = (Prediction.objects.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at")
+              .values_list("timings", flat=True)[:_RECENT_PREDICTIONS])
+    totals = [float(t["total"]) for t in recent if isinstance(t, dict) and isinstance(t.get("total"), (int, float))]
+    per_prediction = float(np.median(totals)) if totals else DEFAULT_PREDICTION_SECONDS
+    count = ahead.count()
+    return QueuePosition(ahead=count, eta_seconds=(count + 1) * per_prediction)
 
 
 def image_pixels(image: Image) -> tuple[np.ndarray, float | None]:

@@ -34,6 +34,15 @@ ensure_chromium() {
   apt_install chromium
 }
 
+ensure_slapd() {
+  # A real OpenLDAP server for the hospital-login tests; each test run starts its own on 127.0.0.1.
+  [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null && return 0
+  echo "Installing Debian's slapd and ldap-utils for the LDAP login tests"
+  apt_install slapd ldap-utils
+  # The package may start a system-wide slapd; the tests need none.
+  as_root service slapd stop >/dev/null 2>&1 || true
+}
+
 ensure_postgres_login() {
   # Trust auth (these machines) ignores the password; a stock Debian cluster needs it set once.
   PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1 && return 0

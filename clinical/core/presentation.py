@@ -75,6 +75,28 @@ def hka_text(deviation_deg: float, digits: int = 1) -> str:
     return f"{angle} ({fixed(abs(float(deviation_deg)), digits)}° {direction})"
 
 
+def hka_interval_text(low_deg: float, high_deg: float, digits: int = 1) -> str:
+    """A 95 % interval of the HKA deviation in the form the value is printed in (issue 27, item 8).
+
+    ``"176.2° to 177.9° (2.1-3.8° varus)"`` when both ends lie on one side of straight; ``"0.5° varus to 0.8°
+    valgus"`` when the interval crosses it. The deviation's own signs (``"-3.8 to -2.1"``) read as nonsense
+    beside ``"HKA 176.9°"``.
+    """
+    low, high = sorted((float(low_deg), float(high_deg)))
+    if low * high > 0:
+        direction = "varus" if high <= 0 else "valgus"
+        near, far = sorted((abs(low), abs(high)))
+        angles = sorted((hka_angle_deg(low), hka_angle_deg(high)))
+        return (f"{fixed(angles[0], digits)}° to {fixed(angles[1], digits)}° "
+                f"({fixed(near, digits)}-{fixed(far, digits)}° {direction})")
+
+    def side(value: float) -> str:
+        direction = hka_direction(value, digits)
+        return "straight" if direction == "straight" else f"{fixed(abs(value), digits)}° {direction}"
+
+    return f"{side(low)} to {side(high)}"
+
+
 def format_hka(deviation_deg: float, digits: int = 1) -> str:
     """``"HKA 171.0° (9.0° valgus)"``."""
     return f"HKA {hka_text(deviation_deg, digits)}"

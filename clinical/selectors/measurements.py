@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 APPROVED_REVISION_SOURCES: tuple[str, ...] = (
     RevisionSource.MODEL, RevisionSource.CORRECTED, RevisionSource.MANUAL, RevisionSource.IMPORTED,
 )
-_CACHE_VERSION = 2  # 2: computed by annotations.review_services.labelme_alignment_result
+_CACHE_VERSION = 3  # 3: documents with a measurement record are measured as their prediction was
 # Half-lengths of the drawn joint lines, as fractions of the hip-ankle distance.
 _KNEE_LINE_HALF = 0.045
 _ANKLE_LINE_HALF = 0.03

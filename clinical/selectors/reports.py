@@ -19,6 +19,7 @@ from clinical.core.plausibility import PlausibilityFlag, plausibility_checks
 from clinical.core.presentation import (
     format_hka,
     hka_direction,
+    hka_interval_text,
     judgement_text,
     leg_side_title,
     length_text,
@@ -84,6 +85,8 @@ class MetricRow:
         r = self.reading
         if not r.sd or r.p2_5 is None or r.p97_5 is None:
             return ""
+        if self.metric == "hka_deviation_deg":  # in the form the value is printed in: angles, with the direction
+            return f"± {r.sd:.1f} (95%: {hka_interval_text(r.p2_5, r.p97_5)})"
         return f"± {r.sd:.1f} (95%: {r.p2_5:.1f} to {r.p97_5:.1f})"
 
     @property

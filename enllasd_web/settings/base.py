@@ -27,6 +27,8 @@ Environment variables (all optional unless stated):
 ``SAM_DECODE_TIMEOUT_S``  how long an API call waits for a sam worker (default 60)
 ``SAM_WARMUP_ON_START``  a worker of the ``sam`` queue loads the default model when it starts (default on)
 ``SQLITE_BUSY_TIMEOUT_S``  how long a SQLite writer waits for another one (default 30)
+``ENLLASD_LDAP_URI``  log in with hospital (LDAP / Active Directory) accounts; the other ``ENLLASD_LDAP_*``
+                      variables (user and group bases, role groups) are listed in ``enllasd_web/ldap_login.py``
 """
 
 from __future__ import annotations
@@ -132,6 +134,14 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "ui:case-list"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if env_str("ENLLASD_LDAP_URI"):  # hospital accounts beside the local ones (enllasd_web/ldap_login.py)
+    import os
+
+    from enllasd_web.ldap_login import ldap_settings
+
+    globals().update(ldap_settings(os.environ))
+    AUTHENTICATION_BACKENDS = ["enllasd_web.ldap_login.RoleLDAPBackend", *AUTHENTICATION_BACKENDS]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -231,7 +241,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # (scripts/run, docker-compose.yml). Embeddings made after each upload ("sam_precompute") and pre-labelling jobs
 # a person started ("sam_batch") have queues of their own: a worker takes from its queues in turn, so a job
 # starts after the tasks in progress, not after every embedding an import queued.
-CELERY_TASK_QUEUES_NAMES = ("default", "inference", "training", "sam", "sam_batch", "sam_precompute")
+# A person's upload ("interactive": its derivatives and prediction) comes before all of that: the bulk worker
+# lists its queues in that order and takes them in order (queue_order_strategy "priority" below), so an upload
+# during a 242-image import waits for the task in progress only, not for the import (issue 27, item 4).
+CELERY_TASK_QUEUES_NAMES = ("interactive", "default", "inference", "training", "sam", "sam_batch", "sam_precompute")
+#: The bulk worker's queues, first served first (scripts/run, docker-compose.yml).
+BULK_WORKER_QUEUES = ("interactive", "default", "inference", "sam_batch", "sam_precompute")
 CELERY_TASK_ROUTES = {
     "annotations.tasks.*": {"queue": "default"},
     "inference.tasks.inference_*": {"queue": "inference"},
@@ -258,6 +273,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                                    "socket_connect_timeout": 2, "socket_timeout": 5,
                                    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600 + 3600),
+                                   "queue_order_strategy": "priority",
                                    "global_keyprefix": BROKER_PREFIX}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": BROKER_PREFIX}
 # Workers record the queues they consume under "<BROKER_PREFIX>worker:<name>" every WORKER_HEARTBEAT_S seconds

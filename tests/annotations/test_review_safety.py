@@ -64,6 +64,22 @@ def test_blockers_name_each_failure_by_the_patients_side():
     ]
 
 
+def test_an_angle_beyond_physiological_limits_or_far_from_the_other_leg_blocks():
+    """Issue 27, item 3: film 1009's left mLDTA of 67.5° (the right leg 88.0°) was approved with one click."""
+    alignment = phantom_alignment().to_json()
+    right, left = alignment["legs"][0], copy.deepcopy(alignment["legs"][0])
+    alignment["legs"] = [right, left]
+    right["anatomical_side"], left["anatomical_side"] = "right", "left"
+    for leg, value in ((right, 88.0), (left, 67.5)):
+        leg["metrics"]["mLDTA"] = {**(leg["metrics"]["mLDTA"] or {}), "value": value}
+    assert acceptance_blockers(alignment) == [
+        "Left leg: mLDTA 67.5° is outside physiological limits (71-107°).",
+        "mLDTA differs by 20.5° between the legs (right leg 88.0° and left leg 67.5°; limit 15°).",
+    ]
+    left["metrics"]["mLDTA"]["value"] = 75.0  # a real deformity may be asymmetric: inside both limits
+    assert acceptance_blockers(alignment) == []
+
+
 # -- accepting ------------------------------------------------------------------------------------------
 
 
@@ -196,3 +212,29 @@ def test_a_sam_draft_is_not_approved_so_its_prediction_is_reviewed(case):
                                base_revision_id=None, source=RevisionSource.SAM_ASSISTED, author=None)
     prediction.image.refresh_from_db()
     assert review_item_create_for_prediction(prediction=prediction) is not None
+
+
+# -- images outside intended use (issue 27, item 5) ------------------------------------------------------
+
+
+def test_an_image_without_a_leg_is_listed_apart_and_never_sent_to_next(case, reviewer_client, client, reviewer):
+    """A non-leg DICOM got priority 1.50 and reviewers were auto-advanced to it after each decision."""
+    leg_item = make_item(case)
+    no_leg = make_prediction(_new_case("P-NOT-A-LEG"))
+    no_leg.alignment = {**no_leg.alignment, "legs": [], "lld": None}
+    no_leg.save(update_fields=["alignment"])
+    not_a_leg = review_item_create_for_prediction(prediction=no_leg,
+                                                  pipeline_flags=["outside_intended_use: no full-length leg found"])
+    assert not_a_leg.outside_intended_use and not leg_item.outside_intended_use
+    assert not_a_leg.priority >= leg_item.priority  # by priority alone it would lead the queue
+
+    listed = reviewer_client.get(reverse("annotations:review-item-list")).json()["results"]
+    assert [row["id"] for row in listed] == [leg_item.pk]
+    apart = reviewer_client.get(reverse("annotations:review-item-list") + "?not_a_leg=true").json()["results"]
+    assert [(row["id"], row["outside_intended_use"]) for row in apart] == [(not_a_leg.pk, True)]
+
+    detail = reviewer_client.get(reverse("annotations:review-item-detail", kwargs={"item_id": leg_item.pk})).json()
+    assert detail["next_item"] is None  # the not-a-leg item is not where a reviewer goes next
+    client.force_login(reviewer)
+    page = client.get(f"/cases/{no_leg.image.case_id}/").content.decode()
+    assert "Not a leg: no leg found (outside intended use)" in page

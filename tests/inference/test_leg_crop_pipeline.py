@@ -185,5 +185,6 @@ def test_the_ankle_joint_moves_toward_the_refined_ankle_by_the_ensemble_option(p
     refined = {t.anatomical_side: np.array(t.ankle_xy) + _ShiftingRefiner.SHIFT for t in phantom_leg_truths(phantom)}
     for side in ("right", "left"):
         assert np.linalg.norm(ankles[0.0][side] - refined[side]) > 1.0  # the masks' ankle is elsewhere
-        np.testing.assert_allclose(ankles[1.0][side], refined[side], atol=1e-6)
-        np.testing.assert_allclose(ankles[0.5][side], 0.5 * (ankles[0.0][side] + refined[side]), atol=1e-6)
+        # The joints are measured as the prediction's document stores them: to 0.01 px.
+        np.testing.assert_allclose(ankles[1.0][side], refined[side], atol=0.005)
+        np.testing.assert_allclose(ankles[0.5][side], 0.5 * (ankles[0.0][side] + refined[side]), atol=0.01)

@@ -42,7 +42,12 @@ def test_predict_without_an_active_ensemble_uses_the_starter_on_both_legs(settin
         assert leg["landmarks"]["femoral_head_apex"][1] < leg["joints"]["hip"][1]
     assert result["lld"]["unit"] == "mm"
     document = json.loads((tmp_path / "out" / f"{image.stem}.json").read_text())
-    assert {s["label"] for s in document["shapes"]} == {"femur", "tibia", "hip", "knee", "ankle"}
+    assert {s["label"] for s in document["shapes"]} == {"femur", "tibia", "hip", "knee", "ankle", "femoral_head_apex"}
+    # `align` of the written document gives the numbers `predict` printed (the document carries its measurement).
+    call_command("align", str(tmp_path / "out" / f"{image.stem}.json"), "--out", str(tmp_path / "again.json"),
+                 "--pixel-spacing", "0.4")
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["legs"] == result["legs"] and again["lld"] == result["lld"]
 
 
 @pytest.mark.skipif(not (shared_data_dir() / "dicom" / "RG3_UNCR.dcm").is_file(), reason="../shared/data absent")

@@ -55,6 +55,10 @@ def test_scripts_run_gives_interactive_sam_a_worker_of_its_own():
     for command in workers:  # bulk work yields the CPU to the interactive worker
         if command is not sam:
             assert command.startswith("nice -n "), command
+    # The bulk worker takes its queues in this order (queue_order_strategy "priority"): uploads first.
+    (bulk,) = [command for command in workers if "--beat" in command]
+    assert _queues(bulk) == list(django_settings.BULK_WORKER_QUEUES) and _queues(bulk)[0] == "interactive"
+    assert django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] == "priority"
     (training,) = [command for command in workers if _queues(command) == ["training"]]
     assert "--beat" not in training
     # OpenMP threads that spin while they wait made a decode 10x slower on busy cores (docs/reliability.md).

@@ -85,6 +85,8 @@ export interface PredictionInfo {
   alignment: AlignmentJson | null;
   uncertainty: Record<string, number | null>;
   member_outputs?: MemberOutputs;
+  /** While queued: predictions that run first and about when this one is done. */
+  queue?: { ahead: number; eta_seconds: number } | null;
   created_at: string;
 }
 
@@ -162,6 +164,8 @@ export interface ReviewItem {
   metrics?: Record<string, MetricJson | null>[] | Record<string, unknown> | null;
   /** Key metrics per leg: {image_side, anatomical_side, hka_deviation_deg: {value, sd}, mLDFA, MPTA}. */
   legs?: Record<string, unknown>[] | null;
+  /** The prediction found no leg (outside intended use): listed only under the queue's "not a leg" filter. */
+  outside_intended_use?: boolean;
   decided_by?: string | null;
   decided_at?: string | null;
   revision?: number | null;

@@ -45,7 +45,13 @@ describe("adding radiographs from the browser", () => {
   it("follows the new image's prediction in its status badge", () => {
     expect(predictionStatus([])).toBeNull(); // no active ensemble: stays "uploaded"
     expect(predictionStatus([{ status: "queued" }])?.text).toBe("predicting…");
+    // Behind other work the badge says how much and about how long (issue 27, item 4).
+    expect(predictionStatus([{ status: "queued", queue: { ahead: 3, eta_seconds: 7.2 } }])?.text).toBe("predicting… (3 ahead, about 7 s)");
+    expect(predictionStatus([{ status: "queued", queue: { ahead: 40, eta_seconds: 250 } }])?.text).toBe("predicting… (40 ahead, about 4 min)");
     expect(predictionStatus([{ status: "failed" }, { status: "succeeded" }])?.text).toBe("predicted");
     expect(predictionStatus([{ status: "failed" }])?.text).toBe("prediction failed");
+    // A film with no leg in it says so at once (issue 27, item 5), instead of "predicted".
+    const noLeg = { status: "succeeded", alignment: { image: "x.dcm", width: 10, height: 10, pixel_spacing_mm: null, legs: [], lld: null } };
+    expect(predictionStatus([noLeg])?.text).toBe("not a leg: no leg found (outside intended use)");
   });
 });

@@ -208,13 +208,26 @@ function retryingThumbnail(imageId: number): HTMLImageElement {
 }
 
 /** What the newest prediction of a just-uploaded image says, for its status badge. */
-export function predictionStatus(predictions: readonly Pick<PredictionInfo, "status">[]): { text: string; css: string } | null {
-  if (predictions.some((p) => p.status === "succeeded")) return { text: "predicted", css: "status-predicted" };
-  if (predictions.some((p) => p.status === "running" || p.status === "queued")) {
-    return { text: "predicting…", css: "status-unlabelled" };
+export function predictionStatus(predictions: readonly (Pick<PredictionInfo, "status"> & Partial<Pick<PredictionInfo, "alignment" | "queue">>)[]): { text: string; css: string } | null {
+  const succeeded = predictions.find((p) => p.status === "succeeded");
+  if (succeeded && succeeded.alignment && !(succeeded.alignment.legs ?? []).length) {
+    return { text: "not a leg: no leg found (outside intended use)", css: "status-not_a_leg" };
+  }
+  if (succeeded) return { text: "predicted", css: "status-predicted" };
+  if (predictions.some((p) => p.status === "running")) return { text: "predicting…", css: "status-unlabelled" };
+  const queued = predictions.find((p) => p.status === "queued");
+  if (queued) {
+    const queue = queued.queue;
+    const wait = queue && queue.ahead > 0 ? ` (${queue.ahead} ahead, about ${formatWait(queue.eta_seconds)})` : "";
+    return { text: `predicting…${wait}`, css: "status-unlabelled" };
   }
   if (predictions.length && predictions.every((p) => p.status === "failed")) return { text: "prediction failed", css: "status-failed" };
   return null;
+}
+
+/** "40 s", "3 min": a rough wait for a person reading a badge. */
+export function formatWait(seconds: number): string {
+  return seconds < 90 ? `${Math.max(1, Math.round(seconds))} s` : `${Math.round(seconds / 60)} min`;
 }
 
 /** The status badge of a new row, following its prediction for a few minutes (no active ensemble: stays "uploaded"). */
@@ -228,7 +241,7 @@ function followStatus(imageId: number): HTMLElement {
       if (status) {
         badge.textContent = status.text;
         badge.className = `badge ${status.css}`;
-        if (status.text !== "predicting…") return;
+        if (!status.text.startsWith("predicting…")) return;
       }
     } catch {
       // keep the badge; try again
@@ -263,15 +276,20 @@ export function enhanceNewCase(container: HTMLElement, options: NewCaseFormOptio
     h("label", {}, "Patient code", h("input", { name: "patient_code", required: true, placeholder: "e.g. P-0001", autocomplete: "off" })),
     h("label", {}, "Acquired", h("input", { name: "acquisition_date", type: "date" })),
     h("label", {}, "View", h("select", { name: "view" }, ...options.views.map((v) => h("option", { value: v }, v)))),
-    h("label", {}, "Cohort (new patients)", h("select", { name: "cohort" }, ...options.cohorts.map((c) => h("option", { value: c.value }, c.label)))),
+    h("label", {}, "Cohort (new patients)", h("select", { name: "cohort" }, ...options.cohorts.map((c) => h("option", { value: c.value, selected: c.value === "unknown" }, c.label)))),
+    h("label", { title: "Children's films are judged against their age's normal ranges; a DICOM header fills it in too" }, "Birth year",
+      h("input", { name: "birth_year", type: "number", min: "1900", max: String(new Date().getFullYear()), step: "1", placeholder: "e.g. 2014", inputmode: "numeric" })),
+    h("label", {}, "Sex", h("select", { name: "sex" }, h("option", { value: "" }, "Unknown"), h("option", { value: "F" }, "Female"), h("option", { value: "M" }, "Male"), h("option", { value: "O" }, "Other"))),
     h("button", { type: "submit", class: "primary" }, "Create case and add images"),
   ) as HTMLFormElement;
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     message.hidden = true;
     const values = Object.fromEntries(new FormData(form).entries()) as Record<string, string>;
-    const body: Record<string, string | null> = { patient_code: values.patient_code.trim(), view: values.view, cohort: values.cohort };
+    const body: Record<string, string | number | null> = { patient_code: values.patient_code.trim(), view: values.view, cohort: values.cohort };
     body.acquisition_date = values.acquisition_date || null;
+    if (values.birth_year) body.birth_year = Number(values.birth_year);
+    if (values.sex) body.sex = values.sex;
     const response = await fetch("/api/cases/create/", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },

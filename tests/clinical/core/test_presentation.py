@@ -69,3 +69,13 @@ def test_outside_intended_use() -> None:
 @pytest.mark.parametrize("case", CASES["lld"], ids=lambda c: str(c["value"]))
 def test_leg_length_difference(case: dict) -> None:
     assert lld_text(case["value"], case["unit"]) == case["text"]
+
+
+def test_an_hka_interval_reads_in_the_form_of_its_value() -> None:
+    """Issue 27, item 8: "HKA 176.9°" was printed beside a 95% interval of "−3.8 to −2.1"."""
+    from clinical.core.presentation import hka_interval_text
+
+    assert hka_interval_text(-3.8, -2.1) == "176.2° to 177.9° (2.1-3.8° varus)"
+    assert hka_interval_text(2.1, 3.8) == "176.2° to 177.9° (2.1-3.8° valgus)"
+    assert hka_interval_text(-0.5, 0.8) == "0.5° varus to 0.8° valgus"
+    assert hka_interval_text(0.0, 0.8) == "straight to 0.8° valgus"

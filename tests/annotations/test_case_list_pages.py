@@ -1,0 +1,51 @@
+"""The case list is paginated (issue 27, item 8: 260 cases were listed on one page)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from annotations.models import Case, Patient
+from annotations.views import CASES_PER_PAGE
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_case_list_pages_through_its_cases_and_keeps_the_filters(client, annotator) -> None:
+    patients = Patient.objects.bulk_create(Patient(code=f"P-{i:04d}", cohort="sd" if i % 2 else "unknown")
+                                           for i in range(CASES_PER_PAGE * 2 + 10))
+    Case.objects.bulk_create(Case(patient=patient, view="AP") for patient in patients)
+    client.force_login(annotator)
+    first = client.get("/").content.decode()
+    assert first.count('class="case-row"') == CASES_PER_PAGE
+    assert f"Page 1 of 3 · {CASES_PER_PAGE * 2 + 10} cases" in first and 'rel="next"' in first
+    last = client.get("/?page=3").content.decode()
+    assert last.count('class="case-row"') == 10 and "P-0109" in last and 'rel="prev"' in last
+    filtered = client.get("/?cohort=sd&page=2").content.decode()
+    assert filtered.count('class="case-row"') == 5  # 55 SD cases: 50 + 5
+    assert re.search(r'href="\?cohort=sd&amp;page=1" rel="prev"', filtered)
+    assert client.get("/?page=99").status_code == 200  # out of range: the last page
+
+
+def test_the_case_page_exports_its_annotations_as_a_labelme_zip(client, annotator, image) -> None:
+    """Issue 27, item 8: LabelMe export was API/CLI only."""
+    import io
+    import json
+    import zipfile
+
+    from annotations.services import annotation_revision_submit
+    from tests.conftest import labelme_document
+
+    annotation_revision_submit(image=image, document=labelme_document(), base_revision_id=None, source="manual",
+                               author=annotator)
+    client.force_login(annotator)
+    page = client.get(f"/cases/{image.case_id}/").content.decode()
+    assert f'href="/api/cases/{image.case_id}/labelme.zip"' in page and "Export LabelMe (.zip)" in page
+    response = client.get(f"/api/cases/{image.case_id}/labelme.zip")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = sorted(archive.namelist())
+    assert names == ["leg.json", "leg.png"]
+    document = json.loads(archive.read("leg.json"))
+    assert document["imagePath"] == "leg.png" and {s["label"] for s in document["shapes"]} >= {"femur", "tibia"}
