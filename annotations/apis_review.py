@@ -33,6 +33,7 @@ from annotations.models import (
     View,
 )
 from clinical.core.normal_ranges import classify
+from clinical.core.presentation import patient_side_flag
 from enllasd_web.exceptions import InvalidInput
 from enllasd_web.pagination import LimitOffsetPagination
 from enllasd_web.parsers import SafeJSONParser
@@ -133,6 +134,12 @@ def _lld(alignment: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"value": lld["value"], "unit": lld.get("unit") or "px"}
 
 
+def _flags_in_words(components: dict[str, Any] | None, alignment: dict[str, Any] | None) -> list[str]:
+    """The stored flags with their image-side prefixes said as the patient's side, as every page says them."""
+    legs = (alignment or {}).get("legs") or []
+    return [patient_side_flag(str(flag), legs) for flag in (components or {}).get("flags", [])]
+
+
 def _shown_alignment(decided: dict[str, Any] | None, predicted: dict[str, Any] | None) -> dict[str, Any] | None:
     """The alignment a queue row shows: the decided revision's once there is one (a corrected item shows the
     corrected numbers, as the report does), else the prediction's."""
@@ -153,7 +160,10 @@ class ReviewItemRowSerializer(serializers.Serializer):
     ensemble = ReviewEnsembleSerializer(source="prediction.ensemble_version")
     legs = serializers.SerializerMethodField()
     lld = serializers.SerializerMethodField()
-    flags = serializers.SerializerMethodField()
+    flags = serializers.SerializerMethodField(
+        help_text="The flags as a person reads them: legs named by the patient's side, as in `legs`.")
+    flag_codes = serializers.SerializerMethodField(
+        help_text="The flags as stored (image-side prefixes such as 'left: ...'), for scripts.")
     head_revision = serializers.IntegerField(source="image.head_revision_id", allow_null=True)
     assignee = serializers.SerializerMethodField()
     decided_by = serializers.SerializerMethodField()
@@ -173,7 +183,10 @@ class ReviewItemRowSerializer(serializers.Serializer):
         return _lld(_shown_alignment(item.alignment, item.prediction.alignment))
 
     def get_flags(self, item: ReviewItem) -> list[str]:
-        return list(item.priority_components.get("flags", []))
+        return _flags_in_words(item.priority_components, item.prediction.alignment)
+
+    def get_flag_codes(self, item: ReviewItem) -> list[str]:
+        return list((item.priority_components or {}).get("flags", []))
 
     def get_assignee(self, item: ReviewItem) -> str | None:
         return _username(item.assignee)
@@ -236,7 +249,8 @@ def _review_row(values: dict[str, Any], zone: datetime.tzinfo) -> dict[str, Any]
                      "name": values["prediction__ensemble_version__name"]},
         "legs": _key_metrics(shown, _age_years(values["image__case__patient__birth_year"], acquired)),
         "lld": _lld(shown),
-        "flags": list((values["priority_components"] or {}).get("flags", [])),
+        "flags": _flags_in_words(values["priority_components"], values["prediction__alignment"]),
+        "flag_codes": list((values["priority_components"] or {}).get("flags", [])),
         "head_revision": values["image__head_revision_id"],
         "assignee": values["assignee_username"],
         "decided_by": values["decided_by_username"],

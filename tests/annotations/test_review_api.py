@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 ROW_KEYS = {
     "id", "status", "priority", "priority_components", "image", "patient_code", "cohort", "case", "prediction",
-    "ensemble", "legs", "lld", "flags", "head_revision", "assignee", "decided_by", "decided_at", "revision",
+    "ensemble", "legs", "lld", "flags", "flag_codes", "outside_intended_use", "head_revision", "assignee", "decided_by", "decided_at", "revision",
     "created_at", "updated_at",
 }
 
@@ -61,7 +61,13 @@ def test_list_rows_are_ordered_by_priority_then_age(annotator_client) -> None:
     assert {"image_side", "anatomical_side", "hka_deviation_deg", "mLDFA", "MPTA"} <= set(leg) <= \
         {"image_side", "anatomical_side", "hka_deviation_deg", "mLDFA", "MPTA", "leg_length"}
     assert set(leg["MPTA"]) == {"value", "sd", "status"}
-    assert row["flags"] == row["priority_components"]["flags"]
+    assert row["flag_codes"] == row["priority_components"]["flags"]
+    # The flags a person reads name the legs as `legs` does, by the patient's side (issue 27, item 8).
+    sides = {leg["image_side"]: leg["anatomical_side"] for leg in row["legs"]}
+    for code, text in zip(row["flag_codes"], row["flags"], strict=True):
+        image_side, _, rest = code.partition(": ")
+        if image_side in sides and sides[image_side]:
+            assert text == f"{sides[image_side]} leg (image {image_side}): {rest}"
 
 
 def test_list_filters(annotator_client, reviewer) -> None:
