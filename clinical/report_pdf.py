@@ -45,6 +45,7 @@ def _draw_overlay(ax: Axes, image_report: ImageReport, pixels: NDArray[np.uint8]
     ax.set_axis_off()
     labels = image_report.overlay_labels()
     renderer = _renderer(ax.figure)
+    placed: list[Any] = []  # display boxes of the labels drawn so far, of every leg
     for leg in image_report.overlay:
         joints = {name: np.asarray(leg["joints"][name]) for name in ("hip", "knee", "ankle")}
         hip, knee, ankle = joints["hip"], joints["knee"], joints["ankle"]
@@ -55,25 +56,47 @@ def _draw_overlay(ax: Axes, image_report: ImageReport, pixels: NDArray[np.uint8]
                 (x0, y0), (x1, y1) = segment
                 ax.plot([x0, x1], [y0, y1], lw=1.4, color=_AXIS_COLOURS["joint_line"])
         ax.scatter([hip[0], knee[0], ankle[0]], [hip[1], knee[1], ankle[1]], s=10, color="white", zorder=3)
-        # Labels go toward the image edge nearest the leg, so two legs' labels never overlap; a label
-        # that would leave the image (and be cut at the page edge) goes to the other side instead,
-        # and is shifted back inside when it fits on neither.
         outward = -1.0 if knee[0] < image.width / 2 else 1.0
         for joint, lines in labels.get(str(leg["image_side"]), {}).items():
-            if not lines:
-                continue
-            anchor = joints[joint]
-            for direction in (outward, -outward):
-                text = ax.text(anchor[0] + direction * 0.04 * image.width, anchor[1], "\n".join(lines), color="white",
-                               fontsize=5.5, ha="right" if direction < 0 else "left", va="center", bbox=_TEXT_BOX,
-                               clip_on=True)
-                if _fits(ax, text, renderer):
-                    break
-                text.remove()
-            else:
-                text = ax.text(anchor[0], anchor[1], "\n".join(lines), color="white", fontsize=5.5, ha="center",
-                               va="center", bbox=_TEXT_BOX, clip_on=True)
-                _shift_inside(ax, text, renderer)
+            if lines:
+                place_label(ax, joints[joint], "\n".join(lines), outward=outward, placed=placed, renderer=renderer)
+
+
+def place_label(ax: Axes, anchor: NDArray[np.float64], text: str, *, outward: float, placed: list[Any],
+                renderer: Any) -> Text:
+    """Draw a joint's label beside ``anchor`` where it is inside the image and clear of the labels ``placed``.
+
+    Toward the image edge nearest the leg first (``outward``: -1 left, +1 right), else toward the middle, else
+    centred on the joint and shifted inside the image; a label that still meets another one moves down
+    (then up) by its own height until it is clear. On a narrow bilateral film both knees' labels went to
+    the middle and printed over each other ("HKA 179.8HKA 173.4°", issue 27 item 8). ``placed`` gets its box.
+    """
+    width = abs(ax.get_xlim()[1] - ax.get_xlim()[0])
+    style = {"color": "white", "fontsize": 5.5, "va": "center", "bbox": _TEXT_BOX, "clip_on": True}
+    label = None
+    for direction in (outward, -outward):
+        label = ax.text(anchor[0] + direction * 0.04 * width, anchor[1], text, ha="right" if direction < 0 else "left",
+                        **style)
+        if _fits(ax, label, renderer) and not _overlaps(label, placed, renderer):
+            placed.append(label.get_window_extent(renderer))
+            return label
+        label.remove()
+    label = ax.text(anchor[0], anchor[1], text, ha="center", **style)
+    _shift_inside(ax, label, renderer)
+    start = label.get_position()
+    step = label.get_window_extent(renderer).height * 1.1
+    for offset in (k * sign for k in range(1, 20) for sign in (1, -1)):
+        if not _overlaps(label, placed, renderer):
+            break
+        x, y = ax.transData.transform(start)
+        label.set_position(ax.transData.inverted().transform((x, y - offset * step)))
+    placed.append(label.get_window_extent(renderer))
+    return label
+
+
+def _overlaps(text: Text, placed: list[Any], renderer: Any) -> bool:
+    box = text.get_window_extent(renderer)
+    return any(box.overlaps(other) for other in placed)
 
 
 def _shift_inside(ax: Axes, text: Text, renderer: Any) -> None:

@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 
 from annotations.models import Cohort, View
 from inference.models import EnsembleVersion
-from training.configs import CONFIG_NAMES
+from training.configs import CONFIG_DESCRIPTIONS, CONFIG_NAMES
 from training.models import DatasetSnapshot
 
 
@@ -40,8 +40,9 @@ class SnapshotCreateForm(forms.Form):
 
 
 class RetrainForm(forms.Form):
-    config = forms.ChoiceField(choices=[(name, name) for name in CONFIG_NAMES], initial="tiny",
-                               help_text="tiny: minutes on a CPU; default: the best CPU accuracy; paper: for a GPU.")
+    config = forms.ChoiceField(choices=[(name, f"{name}: {CONFIG_DESCRIPTIONS[name]}") for name in CONFIG_NAMES],
+                               initial="tiny", help_text="The ETA on the run page is extrapolated from the epochs "
+                                                         "done so far on the worker that runs it.")
     seed = forms.IntegerField(initial=0)
 
 

@@ -16,6 +16,17 @@ from inference.backends.base import MemberSpec
 from training.ensemble_training import EnsembleTrainingConfig
 
 CONFIG_NAMES = ("tiny", "starter", "default", "gpu", "paper", "smoke")
+#: What each config is for and what it costs, as the retrain form shows it (issue 27, item 8: "starter" and
+#: "smoke" had no description and the 13 h ETA of "default" on a CPU was not explained).
+CONFIG_DESCRIPTIONS: dict[str, str] = {
+    "tiny": "4 folds x (4 segmentation + 3 key-point members), minutes on 2 CPU cores: checks the loop, not accuracy",
+    "starter": "the members shipped in models/starter, refitted on this snapshot (one member per kind)",
+    "default": "the best accuracy found on a CPU: 4 folds x (4 + 4 members); on 2 CPU cores about 3 min per "
+               "image (a 256-image snapshot showed a 13 h ETA), so use 'gpu' on a GPU worker",
+    "gpu": "the best accuracy found for one GPU: 4 folds x (6 + 4 members), 7 min on one H100 for the OAI crops",
+    "paper": "the paper's schedule (4 folds x (6 + 4 members)), for a GPU",
+    "smoke": "the test suite's check: 2 folds, 2 + 2 members, one short epoch each (seconds; no use for patients)",
+}
 
 
 def _shrunk(spec: MemberSpec, **params: object) -> MemberSpec:

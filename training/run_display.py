@@ -14,6 +14,9 @@ from training.core.report import parse_markdown_table
 from training.models import RunStatus, TrainingRun
 
 LIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+#: A running run whose cancel was asked for, until its worker has stopped (issue 27, item 8: the page said
+#: "Cancelled" while the worker went on for two minutes).
+STOPPING_TEXT = "Stopping: cancel requested; the worker stops at the end of its current epoch"
 # Stages after the members are trained: the run is nearly done, but no ETA is reported any more.
 _FINISHING_STAGES = {"stacking": 0.97, "export": 0.98, "evaluate": 0.99}  # export: SAM tuning runs
 
@@ -141,9 +144,10 @@ def training_run_display(run: TrainingRun) -> TrainingRunDisplay:
             table = None
     keypoint_header, keypoint_rows = _keypoint_table(metrics.get("keypoints"))
     sam_header, sam_rows, sam_weights = _sam_table(metrics.get("sam"))
+    stopping = run.status == RunStatus.CANCELLED and run.finished_at is None
     return TrainingRunDisplay(
-        status=run.get_status_display(),
-        live=run.status in LIVE_STATUSES,
+        status=STOPPING_TEXT if stopping else run.get_status_display(),
+        live=run.status in LIVE_STATUSES or stopping,
         stage=str(progress.get("stage", "–")),
         fold=str(progress.get("fold", "–")),
         member=str(progress.get("member", "–")),

@@ -87,10 +87,16 @@ def _enqueue(run_id: Any, task_name: str) -> None:
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
-    """Ask a queued or running run to stop; the worker stops at its next progress report."""
+    """Ask a queued or running run to stop.
+
+    A queued run is cancelled at once. A running one is marked cancelled without a finish time: its worker
+    stops at its next progress report (the end of the current epoch) and records the time then
+    (:func:`training_run_outcome`); until then the run page says it is stopping, not that it has stopped.
+    """
     if run.status not in {RunStatus.QUEUED, RunStatus.RUNNING}:
         raise Conflict(f"The run is {run.status}; only queued or running runs can be cancelled.")
-    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+    finished_at = timezone.now() if run.status == RunStatus.QUEUED else None
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=finished_at)
     run.refresh_from_db()
     return run
 

@@ -101,10 +101,15 @@ class LegReport:
     image_side: str | None
     rows: tuple[MetricRow, ...]
     anatomical_side: str | None = None
+    #: For the only leg of a film: where its patient side comes from (the image side says nothing then).
+    side_note: str = ""
 
     @property
     def title(self) -> str:
-        """``"Right leg (image left)"``: the patient's side, the image side as a labelled hint."""
+        """``"Right leg (image left)"``: the patient's side, the image side as a labelled hint; the only leg of a
+        film says where its side comes from instead: ``"Right leg (side from the DICOM laterality tag)"``."""
+        if self.side_note:
+            return f"{leg_side_title(self.anatomical_side, self.image_side, with_image_side=False)} ({self.side_note})"
         return leg_side_title(self.anatomical_side, self.image_side)
 
     @property
@@ -204,10 +209,33 @@ def format_value(value: float, unit: str) -> str:
     return f"{value:.1f} {unit}"
 
 
+#: Where the leg localiser read a single leg's patient side from, by its flag code.
+_SIDE_SOURCES = (("side_from_dicom_laterality", "side from the DICOM laterality tag"),
+                 ("side_from_dicom_patient_orientation", "side from the DICOM patient orientation"),
+                 ("side_uncertain", "side uncertain: check the side marker"))
+
+
+def _single_leg_side_note(measurement: ImageMeasurement) -> str:
+    """Why the only leg of a film is called right or left (issue 27, item 8: "RIGHT LEG (IMAGE RIGHT)")."""
+    prediction = measurement.prediction
+    if prediction is None and measurement.revision is not None:
+        item = review_item_for_revision(measurement.revision)
+        prediction = item.prediction if item else None
+    if prediction is None:
+        return "side as annotated"
+    flags = [str(f) for f in ((prediction.member_outputs or {}).get("localisation") or {}).get("flags", [])]
+    for code, words in _SIDE_SOURCES:
+        if any(flag.startswith(code) for flag in flags):
+            return words
+    return "side read from the leg's shape: check the side marker"
+
+
 def _leg_reports(measurement: ImageMeasurement, lengths: PresentedLengths,
                  age_years: float | None) -> tuple[LegReport, ...]:
     out = []
-    for leg, leg_lengths in zip(measurement.alignment.get("legs") or [], lengths.legs):
+    legs = measurement.alignment.get("legs") or []
+    side_note = _single_leg_side_note(measurement) if len(legs) == 1 and legs[0].get("anatomical_side") else ""
+    for leg, leg_lengths in zip(legs, lengths.legs):
         rows = []
         metrics = leg.get("metrics") or {}
         for name in REPORT_ANGLE_METRICS:
@@ -226,7 +254,7 @@ def _leg_reports(measurement: ImageMeasurement, lengths: PresentedLengths,
             rows.append(MetricRow(name, reading, classify(name, value.value, unit=value.unit, age_years=age_years,
                                                           p2_5=value.p2_5, p97_5=value.p97_5)))
         key = leg_key(anatomical_side=leg.get("anatomical_side"), image_side=leg.get("image_side"))
-        out.append(LegReport(key, leg.get("image_side"), tuple(rows), leg.get("anatomical_side")))
+        out.append(LegReport(key, leg.get("image_side"), tuple(rows), leg.get("anatomical_side"), side_note))
     return tuple(out)
 
 

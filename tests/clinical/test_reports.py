@@ -99,3 +99,17 @@ def test_metrics_csv_for_a_cohort_and_for_listed_cases(reviewer_client, annotato
                                              .content.decode())))
     assert [int(r["case_id"]) for r in listed] == [follow_up.cases[0].pk, follow_up.cases[2].pk]
     assert reviewer_client.get("/api/reports/metrics.csv?case_ids=1;2").status_code == 400
+
+
+def test_the_only_leg_of_a_film_says_where_its_side_comes_from(client, annotator) -> None:
+    """Issue 27, item 8: a single-leg film read "RIGHT LEG (IMAGE RIGHT)" without saying why."""
+    patient = patient_create(code="P-ONE-LEG")
+    case = case_create(patient=patient)
+    image = phantom_image(case, varus_phantom(85.0))
+    prediction = predict(image, varus_phantom(85.0).labelme)
+    prediction.member_outputs = {"localisation": {"flags": ["side_from_dicom_laterality"]}}
+    prediction.save(update_fields=["member_outputs"])
+    client.force_login(annotator)
+    html = client.get(f"/cases/{case.pk}/report/").content.decode()
+    assert re.search(r"(Right|Left) leg \(side from the DICOM laterality tag\)", html), html[:3000]
+    assert "(image right)" not in html and "(image left)" not in html

@@ -413,3 +413,22 @@ def test_large_radiograph_zoom_and_pan_stay_fluid(page, live_server, login, anno
     # Headless software rendering on a shared 2-core machine: a generous bound that still catches a
     # per-frame decode or window/level pass (those take hundreds of ms at this size).
     assert timing["median"] < 120
+
+
+def test_the_angles_table_fits_the_side_panel_at_1600_px(page, live_server, login, annotator, case):
+    """Issue 27, item 8: the angles table's "Normal" column was cut off at 1600 px width."""
+    ph = phantom(seed=12, legs=2)
+    image = upload_phantom(case, annotator, ph)
+    annotation_revision_submit(image=image, document=copy.deepcopy(ph.labelme), base_revision_id=None,
+                               source=RevisionSource.MANUAL, author=annotator)
+    page.set_viewport_size({"width": 1600, "height": 900})
+    login("anna", "pw-anna")
+    open_editor(page, f"{live_server.url}/images/{image.pk}/")
+    page.wait_for_selector(HKA_CELL)
+    page.wait_for_function(f"document.querySelector(\"{HKA_CELL}\").textContent !== '—'")
+    overflow = page.evaluate("""() => {
+        const side = document.querySelector('.editor-side').getBoundingClientRect();
+        return [...document.querySelectorAll('table.angles-table th, table.angles-table td')]
+            .map((cell) => cell.getBoundingClientRect().right - side.right).filter((d) => d > 0.5);
+    }""")
+    assert overflow == [], f"cells reach {max(overflow):.0f} px past the side panel"

@@ -48,6 +48,7 @@ def test_a_running_run_shows_progress_refreshes_and_cannot_be_edited(admin_site_
     assert "2/5" in content and "1m15s" in content and 'id="run-loss-curve"' in content and "<svg" in content
     assert 'data-live="1"' in content and "refreshes every 5 s" in content
     assert "Cancel this run" in content and 'id="run-log"' in content
+    assert "return confirm('Cancel this training run?" in content  # issue 27, item 8: no confirmation before
     # Read-only: no form field for status, config, loss history or "started by", no save button.
     for name in ("status", "config", "loss_history", "started_by", "progress", "metrics"):
         assert f'name="{name}"' not in content, name
@@ -61,8 +62,17 @@ def test_a_running_run_shows_progress_refreshes_and_cannot_be_edited(admin_site_
     # The cancel button still works.
     assert admin_site_client.post(f"/admin/training/trainingrun/{run.pk}/cancel/").status_code == 302
     run.refresh_from_db()
-    assert run.status == RunStatus.CANCELLED
-    assert 'data-live="0"' in _page(admin_site_client, run)
+    assert run.status == RunStatus.CANCELLED and run.finished_at is None
+    # Until its worker has stopped, the page says the run is stopping (it said "Cancelled" for two minutes
+    # while the worker went on: issue 27, item 8), and keeps refreshing.
+    stopping = _page(admin_site_client, run)
+    assert "Stopping: cancel requested" in stopping and 'data-live="1"' in stopping
+    from training.services import training_run_outcome
+
+    with training_run_outcome(run=run, cancelled_by=KeyboardInterrupt):  # what the worker does when it stops
+        raise KeyboardInterrupt
+    run.refresh_from_db()
+    assert run.finished_at is not None and 'data-live="0"' in _page(admin_site_client, run)
 
 
 def test_a_finished_run_shows_table_ii_and_the_keypoint_table_as_tables(admin_site_client):
@@ -90,3 +100,14 @@ def test_markdown_table_and_progress_fraction():
     assert progress_fraction(run) == pytest.approx(0.75)
     assert progress_fraction(TrainingRun(status=RunStatus.QUEUED, progress={})) is None
     assert progress_fraction(TrainingRun(status=RunStatus.RUNNING, progress={"stage": "stacking"})) == 0.97
+
+
+def test_every_training_config_says_what_it_is_for() -> None:
+    """Issue 27, item 8: "starter" and "smoke" had no description; the CPU cost of "default" was not explained."""
+    from training.admin_forms import RetrainForm
+    from training.configs import CONFIG_DESCRIPTIONS, CONFIG_NAMES
+
+    assert set(CONFIG_DESCRIPTIONS) == set(CONFIG_NAMES)
+    labels = dict(RetrainForm().fields["config"].choices)
+    assert all(labels[name].startswith(f"{name}: ") and len(labels[name]) > 30 for name in CONFIG_NAMES)
+    assert "13 h" in labels["default"] and "gpu" in labels["default"]
