@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, isUploadCandidate, predictionStatus, responseMessage, runLimited } from "./upload";
+import { formatBytes, isUploadCandidate, measurementLines, predictionStatus, responseMessage, runLimited } from "./upload";
 
 describe("adding radiographs from the browser", () => {
   it("shows the server's message for a refused file", () => {
@@ -53,5 +53,17 @@ describe("adding radiographs from the browser", () => {
     // A film with no leg in it says so at once (issue 27, item 5), instead of "predicted".
     const noLeg = { status: "succeeded", alignment: { image: "x.dcm", width: 10, height: 10, pixel_spacing_mm: null, legs: [], lld: null } };
     expect(predictionStatus([noLeg])?.text).toBe("not a leg: no leg found (outside intended use)");
+  });
+
+  it("shows a new image's measurements once predicted (issue 27, item 8)", () => {
+    const alignment = {
+      width: 10, height: 10, pixel_spacing_mm: 0.2, lld: { value: 4.04, unit: "mm" },
+      legs: [
+        { image_side: "left", anatomical_side: "right", metrics: { hka_deviation_deg: { value: -3.1 } } },
+        { image_side: "right", anatomical_side: "left", metrics: { hka_deviation_deg: null } },
+      ],
+    } as unknown as Parameters<typeof measurementLines>[0];
+    expect(measurementLines(alignment)).toEqual(["Right leg: HKA 176.9° (3.1° varus)", "Left leg: HKA not measured", "LLD 4.0 mm, right longer"]);
+    expect(measurementLines(null)).toEqual([]);
   });
 });

@@ -14,7 +14,8 @@
 
 import { api } from "../api/endpoints";
 import { csrfToken } from "../api/http";
-import type { PredictionInfo } from "../api/types";
+import type { AlignmentJson, PredictionInfo } from "../api/types";
+import { formatHka, legSideTitle, lldText } from "../core/clinicalText";
 import { isZipName, readZip } from "../core/zip";
 import { h } from "./dom";
 
@@ -230,18 +231,35 @@ export function formatWait(seconds: number): string {
   return seconds < 90 ? `${Math.max(1, Math.round(seconds))} s` : `${Math.round(seconds / 60)} min`;
 }
 
-/** The status badge of a new row, following its prediction for a few minutes (no active ensemble: stays "uploaded"). */
-function followStatus(imageId: number): HTMLElement {
+/** A new row's measurements once its prediction is in: each leg's HKA and the LLD (as the case page shows them). */
+export function measurementLines(alignment: AlignmentJson | null | undefined): string[] {
+  const lines = (alignment?.legs ?? []).map((leg) => {
+    const hka = leg.metrics?.hka_deviation_deg?.value;
+    return `${legSideTitle(leg.anatomical_side, leg.image_side, false)}: ${hka == null ? "HKA not measured" : formatHka(hka)}`;
+  });
+  if (alignment?.lld?.value != null) lines.push(`LLD ${lldText(alignment.lld.value, alignment.lld.unit)}`);
+  return lines;
+}
+
+/** The status badge of a new row, following its prediction for a few minutes (no active ensemble: stays "uploaded");
+ * once predicted, ``measurements`` gets the prediction's numbers. */
+function followStatus(imageId: number, measurements: HTMLElement): HTMLElement {
   const badge = h("span", { class: "badge status-unlabelled", "data-image": imageId }, "uploaded");
   let polls = 0;
   const poll = async () => {
     polls += 1;
     try {
-      const status = predictionStatus(await api.predictions(imageId));
+      const predictions = await api.predictions(imageId);
+      const status = predictionStatus(predictions);
       if (status) {
         badge.textContent = status.text;
         badge.className = `badge ${status.css}`;
-        if (!status.text.startsWith("predicting…")) return;
+        if (!status.text.startsWith("predicting…")) {
+          const done = predictions.find((p) => p.status === "succeeded");
+          measurements.replaceChildren(...measurementLines(done?.alignment).map((line) => h("div", {}, line)),
+            ...(done?.alignment?.legs?.length ? [h("div", { class: "muted small" }, "model prediction, not reviewed")] : []));
+          return;
+        }
       }
     } catch {
       // keep the badge; try again
@@ -254,10 +272,12 @@ function followStatus(imageId: number): HTMLElement {
 
 function newImageRow(image: UploadedImage, name: string): HTMLTableRowElement {
   const href = `/images/${image.id}/`;
+  const measurements = h("td", { class: "measurements" });
   return h("tr", { class: "image-row new", "data-image": image.id },
     h("td", { class: "thumbs" }, h("a", { href }, retryingThumbnail(image.id))),
     h("td", {}, h("a", { href }, image.name ?? name)),
-    h("td", {}, followStatus(image.id)),
+    h("td", {}, followStatus(image.id, measurements)),
+    measurements,
     h("td", {}, image.width ? `${image.width} × ${image.height}` : ""),
     h("td", {}, image.pixel_spacing_mm ? `${image.pixel_spacing_mm.toFixed(3)} mm` : h("span", { class: "muted" }, "uncalibrated")),
     h("td", {}, h("span", { class: "muted" }, "none")),
