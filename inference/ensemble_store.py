@@ -14,8 +14,8 @@ import numpy as np
 
 from inference.backends.base import ArtifactError
 from inference.backends.registry import load_member
+from inference.core.stacker import Stacker
 from inference.pipeline import FoldMembers, LoadedEnsemble
-from training.core.stacking import Stacker
 
 _CACHE: dict[tuple[str, float], LoadedEnsemble] = {}
 _LOCK = threading.Lock()

@@ -35,7 +35,7 @@ from scipy import ndimage as ndi
 from skimage.measure import approximate_polygon, find_contours
 
 from annotations.core.labelme import DEFAULT_LABEL_SYNONYMS, LabelMeDocument, LabelMeShape
-from inference.core.legs import FEMUR, TIBIA
+from annotations.core.mask_labels import FEMUR, TIBIA
 
 logger = logging.getLogger(__name__)
 

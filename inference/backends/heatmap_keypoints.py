@@ -82,7 +82,7 @@ from inference.backends.keypoint_common import (
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from training.core.datasets import TrainingSample
+    from inference.core.samples import TrainingSample
 
 __all__ = ["BACKEND_NAME", "DEFAULT_PARAMS", "HEADS", "HeatmapKeypointModel", "load", "resolve_params", "train"]
 

@@ -30,7 +30,7 @@ from scipy import ndimage as ndi
 from inference.core.legs import FEMUR, TIBIA
 
 if TYPE_CHECKING:  # pragma: no cover
-    from training.core.datasets import TrainingSample
+    from inference.core.samples import TrainingSample
 
 __all__ = [
     "CropTransform",

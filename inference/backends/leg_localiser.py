@@ -30,7 +30,7 @@ from PIL import Image
 
 from inference.backends.base import ArtifactError, MemberSpec, read_artifact_manifest, write_artifact_manifest
 from inference.backends.small_cnn import conv_block, load_half, save_half, train_resumable
-from inference.core.leg_localisation import CHANNELS, Localisation, decode_heatmaps
+from inference.core.leg_localisation import CHANNELS, Localisation, LocaliserSample, decode_heatmaps
 
 __all__ = ["INPUT_SIZE", "LegLocaliser", "LocaliserSample", "finished", "letterbox", "load", "train"]
 
@@ -40,16 +40,6 @@ SIGMA_CELLS = 1.5
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 SPEC = MemberSpec(backend="leg_localiser", architecture="heatmap-cnn", kind="keypoint")
-
-
-@dataclass(frozen=True)
-class LocaliserSample:
-    """One training image and its legs' landmarks: ``{"right"|"left": (apex_xy, ankle_xy)}``."""
-
-    name: str
-    image: NDArray[np.uint8]
-    legs: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]
-    group: str = ""
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from inference.backends.base import (
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from training.core.datasets import TrainingSample
+    from inference.core.samples import TrainingSample
 
 __all__ = [
     "BACKEND_NAME",

@@ -46,7 +46,7 @@ from inference.backends.base import (
 from inference.backends.keypoint_common import expand_boxes, sample_leg_boxes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from training.core.datasets import TrainingSample
+    from inference.core.samples import TrainingSample
 
 logger = logging.getLogger(__name__)
 

@@ -51,6 +51,17 @@ AnatomicalSide = Literal["right", "left"]
 
 
 @dataclass(frozen=True)
+class LocaliserSample:
+    """One training image of the leg localiser (:mod:`inference.backends.leg_localiser`) and its legs' landmarks:
+    ``{"right"|"left": (apex_xy, ankle_xy)}``."""
+
+    name: str
+    image: NDArray[np.uint8]
+    legs: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]
+    group: str = ""
+
+
+@dataclass(frozen=True)
 class LocalisedLeg:
     """One leg found in an image, in original pixels."""
 

@@ -24,9 +24,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-BACKGROUND = 0
-FEMUR = 1
-TIBIA = 2
+from annotations.core.mask_labels import BACKGROUND, FEMUR, TIBIA
 
 JOINT_NAMES: tuple[str, str, str] = ("hip", "knee", "ankle")
 

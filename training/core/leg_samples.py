@@ -13,18 +13,15 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from inference.core.leg_crops import clahe, leg_crop_from_landmarks
+from inference.core.leg_localisation import LocaliserSample
 from inference.core.legs import FEMUR
 from inference.core.phantom import Phantom, generate_phantom
 from training.core.datasets import TrainingSample
-
-if TYPE_CHECKING:  # pragma: no cover
-    from inference.backends.leg_localiser import LocaliserSample
 
 __all__ = [
     "LegTruth", "eos_leg_truths", "femoral_head_apex", "localiser_samples", "phantom_leg_samples", "phantom_leg_truths",
@@ -113,7 +110,6 @@ def localiser_samples(shared_data: Path, *, eos_ids: Sequence[str] | None = None
     """
     from PIL import Image
 
-    from inference.backends.leg_localiser import LocaliserSample
     from training.core.datasets import load_labelme_folder
 
     samples: list[LocaliserSample] = []

@@ -28,7 +28,8 @@ that is 16 stackers per bone and 16 pooled IOUs per method, the cells of Table I
 Modules
 -------
 * :mod:`~training.core.stacking.counts`: vote-pattern counts per bone, image and fold.
-* :mod:`~training.core.stacking.stacker`: :class:`Stacker`, its JSON format and its fit (:func:`fit_stacker`).
+* :mod:`~training.core.stacking.stacker`: the fit (:func:`fit_stacker`) of a :class:`Stacker`, whose record and
+  JSON format live in :mod:`inference.core.stacker` (the predicting ensemble reads them).
 * :mod:`~training.core.stacking.nested`: :func:`assign_parts` and the F x P stackers (:class:`NestedStackers`).
 * :mod:`~training.core.stacking.held_out`: held-out IOUs of every method (:func:`evaluate_held_out`).
 """
@@ -43,7 +44,8 @@ from training.core.stacking.nested import (
     fit_nested_stackers,
     fit_nested_stackers_from_counts,
 )
-from training.core.stacking.stacker import STACKER_FORMAT_VERSION, Stacker, fit_stacker, iou_threshold
+from inference.core.stacker import STACKER_FORMAT_VERSION, Stacker
+from training.core.stacking.stacker import fit_stacker, iou_threshold
 
 __all__ = [
     "STACKER_FORMAT_VERSION",
