@@ -47,18 +47,21 @@ def _draw_overlay(ax: Axes, image_report: ImageReport, pixels: NDArray[np.uint8]
     renderer = _renderer(ax.figure)
     placed: list[Any] = []  # display boxes of the labels drawn so far, of every leg
     for leg in image_report.overlay:
-        joints = {name: np.asarray(leg["joints"][name]) for name in ("hip", "knee", "ankle")}
-        hip, knee, ankle = joints["hip"], joints["knee"], joints["ankle"]
-        ax.plot([hip[0], ankle[0]], [hip[1], ankle[1]], ls="--", lw=0.9, color=_AXIS_COLOURS["mechanical"])
-        ax.plot([hip[0], knee[0], ankle[0]], [hip[1], knee[1], ankle[1]], lw=1.1, color=_AXIS_COLOURS["bone"])
+        # A joint outside the image (a cut film) is absent: no mechanical axis through it.
+        joints = {name: np.asarray(leg["joints"][name]) for name in ("hip", "knee", "ankle") if name in leg["joints"]}
+        if "hip" in joints and "ankle" in joints:
+            ax.plot([joints["hip"][0], joints["ankle"][0]], [joints["hip"][1], joints["ankle"][1]], ls="--", lw=0.9,
+                    color=_AXIS_COLOURS["mechanical"])
+        ax.plot([p[0] for p in joints.values()], [p[1] for p in joints.values()], lw=1.1, color=_AXIS_COLOURS["bone"])
         for segment in leg["lines"].values():
             if segment is not None:
                 (x0, y0), (x1, y1) = segment
                 ax.plot([x0, x1], [y0, y1], lw=1.4, color=_AXIS_COLOURS["joint_line"])
-        ax.scatter([hip[0], knee[0], ankle[0]], [hip[1], knee[1], ankle[1]], s=10, color="white", zorder=3)
-        outward = -1.0 if knee[0] < image.width / 2 else 1.0
+        ax.scatter([p[0] for p in joints.values()], [p[1] for p in joints.values()], s=10, color="white", zorder=3)
+        knee_x = joints["knee"][0] if "knee" in joints else image.width / 2
+        outward = -1.0 if knee_x < image.width / 2 else 1.0
         for joint, lines in labels.get(str(leg["image_side"]), {}).items():
-            if lines:
+            if lines and joint in joints:
                 place_label(ax, joints[joint], "\n".join(lines), outward=outward, placed=placed, renderer=renderer)
 
 
@@ -150,6 +153,8 @@ def _rows(image_report: ImageReport, citation_numbers: dict[str, int]) -> list[t
             mark = {"low": " ▼", "high": " ▲"}.get(row.classification.status, "")
             cells = (_SHORT_LABELS.get(row.metric, row.label), row.value_text + mark, sd, range_text, row.status_text)
             out.append(("metric", (cells, row.classification.out_of_range)))
+        for label, reason in leg.not_measurable:
+            out.append(("metric", ((label, "not measurable", "", reason, "—"), False)))
     return out
 
 

@@ -309,13 +309,17 @@ def overlay_svg(legs: Sequence[Mapping[str, Any]], *, width: int, height: int,
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="overlay" '
              'preserveAspectRatio="none">']
     for leg in legs:
-        joints = {name: [float(v) for v in leg["joints"][name]] for name in ("hip", "knee", "ankle")}
-        (hx, hy), (kx, ky), (ax, ay) = joints["hip"], joints["knee"], joints["ankle"]
+        # A joint outside the image (a cut film) is absent: no mechanical axis through it.
+        joints = {name: [float(v) for v in leg["joints"][name]] for name in ("hip", "knee", "ankle")
+                  if name in leg["joints"]}
         stroke = 'vector-effect="non-scaling-stroke" fill="none"'
-        parts.append(f'<line x1="{hx:.1f}" y1="{hy:.1f}" x2="{ax:.1f}" y2="{ay:.1f}" stroke="#ffd23f" '
-                     f'stroke-width="1.5" stroke-dasharray="6 5" {stroke}/>')
-        parts.append(f'<polyline points="{hx:.1f},{hy:.1f} {kx:.1f},{ky:.1f} {ax:.1f},{ay:.1f}" stroke="#35c4f0" '
-                     f'stroke-width="2" {stroke}/>')
+        if "hip" in joints and "ankle" in joints:
+            (hx, hy), (ax, ay) = joints["hip"], joints["ankle"]
+            parts.append(f'<line x1="{hx:.1f}" y1="{hy:.1f}" x2="{ax:.1f}" y2="{ay:.1f}" stroke="#ffd23f" '
+                         f'stroke-width="1.5" stroke-dasharray="6 5" {stroke}/>')
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in joints.values())
+        parts.append(f'<polyline points="{points}" stroke="#35c4f0" stroke-width="2" {stroke}/>')
+        kx = joints["knee"][0] if "knee" in joints else width / 2
         for segment in (leg.get("lines") or {}).values():
             if segment:
                 (x0, y0), (x1, y1) = segment

@@ -103,6 +103,8 @@ class LegReport:
     anatomical_side: str | None = None
     #: For the only leg of a film: where its patient side comes from (the image side says nothing then).
     side_note: str = ""
+    #: ``(label, reason)`` of the metrics that need anatomy outside the image (a cut film): said, not left out.
+    not_measurable: tuple[tuple[str, str], ...] = ()
 
     @property
     def title(self) -> str:
@@ -215,6 +217,10 @@ _SIDE_SOURCES = (("side_from_dicom_laterality", "side from the DICOM laterality 
                  ("side_uncertain", "side uncertain: check the side marker"))
 
 
+def _metric_label(name: str) -> str:
+    return "HKA" if name == "hka_deviation_deg" else METRIC_LABELS.get(name, name.replace("_", " "))
+
+
 def _single_leg_side_note(measurement: ImageMeasurement) -> str:
     """Why the only leg of a film is called right or left (issue 27, item 8: "RIGHT LEG (IMAGE RIGHT)")."""
     prediction = measurement.prediction
@@ -254,7 +260,9 @@ def _leg_reports(measurement: ImageMeasurement, lengths: PresentedLengths,
             rows.append(MetricRow(name, reading, classify(name, value.value, unit=value.unit, age_years=age_years,
                                                           p2_5=value.p2_5, p97_5=value.p97_5)))
         key = leg_key(anatomical_side=leg.get("anatomical_side"), image_side=leg.get("image_side"))
-        out.append(LegReport(key, leg.get("image_side"), tuple(rows), leg.get("anatomical_side"), side_note))
+        missing = tuple((_metric_label(name), str(reason)) for name, reason in (leg.get("not_measurable") or {}).items()
+                        if name in REPORT_ANGLE_METRICS or name == "leg_length")
+        out.append(LegReport(key, leg.get("image_side"), tuple(rows), leg.get("anatomical_side"), side_note, missing))
     return tuple(out)
 
 

@@ -41,6 +41,7 @@ from inference.core.crop_alignment import align_leg_in_crop
 from inference.core.leg_crops import LegCrop
 from inference.core.legs import FEMUR, TIBIA, LegJoints
 from inference.core.measurement_record import APEX_LABEL, LegRecord, MeasurementRecord, measurement_record
+from inference.core.partial_legs import joints_outside_image, without_joints_outside_image
 
 logger = logging.getLogger(__name__)
 
@@ -195,8 +196,9 @@ def align_labelme_document(
                           n_samples=n_samples or monte_carlo.n_samples)
         if monte_carlo.image_key is not None:
             image_key = monte_carlo.image_key
-        return _align_recorded(doc, record, width=width, height=height, pixel_spacing_mm=pixel_spacing_mm,
-                               image_name=image_name, image_key=image_key, options=options)
+        result = _align_recorded(doc, record, width=width, height=height, pixel_spacing_mm=pixel_spacing_mm,
+                                 image_name=image_name, image_key=image_key, options=options)
+        return _measured_in_view(result, doc, height=height)
     label_map = rasterize_labelme_bones(doc, height=height, width=width)
     legs = labelme_joints(doc, width=width)
     if not legs:
@@ -205,8 +207,32 @@ def align_labelme_document(
         raise ValueError(f"LabelMe document has {len(legs)} complete legs; at most two are supported")
     if n_samples is not None:
         align_kwargs["n_samples"] = n_samples
-    return align_label_map(label_map, legs, pixel_spacing_mm=pixel_spacing_mm, image_name=image_name,
-                           image_id=image_key, seed=seed, **align_kwargs)
+    result = align_label_map(label_map, legs, pixel_spacing_mm=pixel_spacing_mm, image_name=image_name,
+                             image_id=image_key, seed=seed, **align_kwargs)
+    return _measured_in_view(result, doc, height=height)
+
+
+def _measured_in_view(result: AlignmentResult, doc: Mapping[str, Any], *, height: int) -> AlignmentResult:
+    """Each leg without the metrics that need a joint outside the image (:mod:`inference.core.partial_legs`).
+
+    A leg's outlines are those of the ``group_id`` whose hip point is the leg's hip; a lone leg of a document
+    without group ids takes every outline.
+    """
+    groups = _shapes_by_group(doc)
+    legs = []
+    for leg in result.legs:
+        shapes = next((g for g in groups.values() if "hip" in g.points
+                       and np.allclose(g.points["hip"], leg.joints.hip_xy, atol=1e-6)), None)
+        if shapes is None and len(result.legs) == 1:
+            shapes = _LegShapes(polygons=[p for g in groups.values() for p in g.polygons])
+        if shapes is None:
+            legs.append(leg)
+            continue
+        outside = joints_outside_image([p for p, label in shapes.polygons if label == FEMUR],
+                                       [p for p, label in shapes.polygons if label == TIBIA],
+                                       hip_xy=leg.joints.hip_xy, ankle_xy=leg.joints.ankle_xy, height=height)
+        legs.append(without_joints_outside_image(leg, outside))
+    return replace(result, legs=tuple(legs))
 
 
 @dataclass

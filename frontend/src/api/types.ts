@@ -63,6 +63,8 @@ export interface LegAlignmentJson {
   flags: string[];
   /** Optional constructions (joint lines, axes) when a server sends them. */
   landmarks?: Record<string, unknown>;
+  /** Metrics that need anatomy outside the image (a cut film): `{metric: "ankle outside the image"}`. */
+  not_measurable?: Record<string, string>;
 }
 
 export interface AlignmentJson {

@@ -45,4 +45,15 @@ describe("the editor's per-leg table", () => {
     expect(rows.find((r) => r.metric === "leg_length")!.title).toBe("Leg length");
     expect(legRows({ metrics: { MPTA: { value: 87 } } }).map((r) => r.metric)).toEqual(["MPTA"]);
   });
+
+  it("says why a metric of a cut film is missing (issue 24, item 5)", () => {
+    const rows = legRows({ metrics: { hka_deviation_deg: null, mLDFA: { value: 87.2 }, leg_length: null },
+      not_measurable: { hka_deviation_deg: "ankle outside the image", leg_length: "ankle outside the image" } });
+    const byName = Object.fromEntries(rows.map((r) => [r.metric, r]));
+    expect(byName.hka_deviation_deg.value).toBe("not measurable");
+    expect(byName.hka_deviation_deg.range).toBe("ankle outside the image");
+    expect(byName.leg_length.value).toBe("not measurable");
+    expect(byName.mLDFA.value).toBe("87.2°");
+  });
 });
+

@@ -58,10 +58,19 @@ export function angleRow(name: string, metric: MetricJson | null | undefined): A
 }
 
 /** The rows of one leg: angles in `METRIC_ORDER`, then the lengths the alignment has (older ones have none). */
-export function legRows(leg: Pick<LegAlignmentJson, "metrics">): AngleRow[] {
+export function legRows(leg: Pick<LegAlignmentJson, "metrics" | "not_measurable">): AngleRow[] {
   const metrics = leg.metrics ?? {};
+  const missing = leg.not_measurable ?? {};
   const rows: AngleRow[] = [];
-  for (const name of METRIC_ORDER) if (name in metrics) rows.push(angleRow(name, metrics[name]));
-  for (const name of LENGTH_ROWS) if (metrics[name]) rows.push(angleRow(name, metrics[name]));
+  for (const name of METRIC_ORDER) if (name in metrics) rows.push(notMeasurable(angleRow(name, metrics[name]), missing[name]));
+  for (const name of LENGTH_ROWS) {
+    if (metrics[name]) rows.push(angleRow(name, metrics[name]));
+    else if (missing[name]) rows.push(notMeasurable(angleRow(name, null), missing[name]));
+  }
   return rows;
+}
+
+/** A row whose metric needs anatomy outside the image says so instead of "—" (issue 24, item 5). */
+function notMeasurable(row: AngleRow, reason: string | undefined): AngleRow {
+  return reason ? { ...row, value: "not measurable", range: reason, judgement: "", note: `not measurable: ${reason}` } : row;
 }

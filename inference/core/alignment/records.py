@@ -115,18 +115,21 @@ class LegAlignment:
     flags: tuple[str, ...]
     landmarks: LegLandmarks = field(default_factory=LegLandmarks)
     length_landmarks: LengthLandmarks = field(default_factory=LengthLandmarks)
+    #: Joints that lie outside the image (a film cut at the ankle or the hip): absent from the JSON's joints.
+    outside_image: tuple[str, ...] = ()
+    #: ``{metric name: reason}`` of the metrics that need anatomy outside the image (their value is None).
+    not_measurable: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The leg object of the alignment JSON contract (architecture.md §6)."""
+        """The leg object of the alignment JSON contract (architecture.md §6): a joint outside the image is
+        absent from ``joints``, and ``not_measurable`` (present only then) says why each missing metric is."""
         j = self.joints
-        return {
+        joints = {"hip": j.hip_xy, "knee": j.knee_xy, "ankle": j.ankle_xy}
+        out = {
             "image_side": self.image_side,
             "anatomical_side": self.anatomical_side,
-            "joints": {
-                "hip": [_jf(j.hip_xy[0]), _jf(j.hip_xy[1])],
-                "knee": [_jf(j.knee_xy[0]), _jf(j.knee_xy[1])],
-                "ankle": [_jf(j.ankle_xy[0]), _jf(j.ankle_xy[1])],
-            },
+            "joints": {name: [_jf(xy[0]), _jf(xy[1])] for name, xy in joints.items()
+                       if name not in self.outside_image},
             "metrics": {
                 name: (None if self.metrics.get(name) is None else self.metrics[name].to_json(with_point=name in CORA_METRICS))  # type: ignore[union-attr]
                 for name in METRIC_NAMES
@@ -134,6 +137,9 @@ class LegAlignment:
             "landmarks": self.length_landmarks.to_json(),
             "flags": list(self.flags),
         }
+        if self.not_measurable:
+            out["not_measurable"] = dict(self.not_measurable)
+        return out
 
 
 @dataclass(frozen=True)
