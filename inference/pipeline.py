@@ -25,8 +25,8 @@ from inference.backends.base import KeypointModel, KeypointPrediction, Segmentat
 from inference.core.alignment import AlignmentOptions, AlignmentResult
 from inference.core.keypoint_ensemble import KeypointEnsembleResult, ensemble_keypoints
 from inference.core.knee_update import update_knee
-from inference.core.leg_crops import LegCrop, clahe, leg_crop_from_landmarks
 from inference.core.labelme_alignment import align_labelme_document
+from inference.core.leg_crops import LegCrop, clahe, leg_crop_from_landmarks
 from inference.core.legs import FEMUR, JOINT_NAMES, TIBIA, AnatomicalSide, LegJoints
 from inference.core.measurement_record import (
     APEX_LABEL,
@@ -38,7 +38,6 @@ from inference.core.measurement_record import (
 from inference.core.metrics import iou
 from inference.core.pruning import prune_label_map
 from inference.core.segmentation_ensemble import majority_vote, nested_stack_predict
-
 
 #: The flag of an image in which no full-length leg was found: no angles are measured on it.
 OUTSIDE_INTENDED_USE = "outside_intended_use: no full-length leg found (an AP hip-to-ankle radiograph is needed)"
