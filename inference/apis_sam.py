@@ -16,7 +16,8 @@ from rest_framework.views import APIView
 from annotations.models import Image
 from enllasd_web.roles import IsAnnotator
 from inference import sam_services
-from inference.models import PrelabelJob
+from inference.core.click_labels import bone_at
+from inference.models import JobStatus, PrelabelJob, Prediction
 from inference.sam.registry import active_bone_weights, available_models
 
 
@@ -108,6 +109,20 @@ class SamModelListApi(APIView):
         return Response(SamModelsOutputSerializer(data).data)
 
 
+def _clicked_bone(image: Image, values: dict) -> str | None:
+    """The bone under the first positive click (else the box's centre), by the knee of the leg it falls on as the
+    image's latest prediction placed it; ``None`` without one (issue 26, item 2)."""
+    points, labels = values.get("points") or [], values.get("labels") or []
+    positive = [p for i, p in enumerate(points) if i >= len(labels) or labels[i] == 1]
+    box = values.get("box")
+    where = positive[0] if positive else ([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2] if box else None)
+    if where is None:
+        return None
+    prediction = (Prediction.objects.filter(image=image, status=JobStatus.SUCCEEDED, alignment__isnull=False)
+                  .order_by("-finished_at", "-id").only("alignment").first())
+    return bone_at(where, (prediction.alignment or {}).get("legs") or []) if prediction else None
+
+
 class SamDecodeApi(APIView):
     permission_classes = [IsAnnotator]
 
@@ -135,7 +150,7 @@ class SamDecodeApi(APIView):
             box=values.get("box"), tolerance_px=values["tolerance_px"],
         )
         inferred = "label" not in values
-        result["label"] = result.get("bone_guess") if inferred else values["label"]
+        result["label"] = _clicked_bone(image, values) or result.get("bone_guess") if inferred else values["label"]
         result["label_inferred"] = inferred
         return Response(SamDecodeOutputSerializer(result).data)
 
