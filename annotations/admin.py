@@ -1,37 +1,7 @@
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.urls import reverse
+from django.contrib import admin
 from django.utils.html import format_html
 
 from annotations.models import AnnotationRevision, Case, Image, Patient, ReviewEvent, ReviewItem
-
-
-def _start_sam_drafts(modeladmin: admin.ModelAdmin, request, image_ids: list[int]) -> None:  # noqa: ANN001
-    """One batch SAM pre-labelling job for ``image_ids`` (images with a revision are skipped by the job)."""
-    from enllasd_web.exceptions import ApplicationError
-    from inference.sam_services import prelabel_job_start
-
-    try:
-        job = prelabel_job_start(image_ids=image_ids, user=request.user)
-    except ApplicationError as exc:
-        modeladmin.message_user(request, f"SAM drafts not started: {exc.message}", level=messages.ERROR)
-        return
-    link = reverse("admin:inference_prelabeljob_change", args=[job.pk])
-    modeladmin.message_user(request, format_html(
-        'SAM pre-labelling job <a href="{}">{}</a> queued for {} image{}: it drafts femur and tibia outlines '
-        "for those without a revision, prompted by the active ensemble's prediction.", link, job.pk, len(image_ids),
-        "" if len(image_ids) == 1 else "s"))
-
-
-@admin.action(description="Draft femur/tibia outlines with SAM (images without a revision)")
-def draft_images_with_sam(modeladmin: admin.ModelAdmin, request, queryset: QuerySet) -> None:  # noqa: ANN001
-    _start_sam_drafts(modeladmin, request, list(queryset.order_by("pk").values_list("pk", flat=True)))
-
-
-@admin.action(description="Draft femur/tibia outlines with SAM for these cases' images without a revision")
-def draft_cases_with_sam(modeladmin: admin.ModelAdmin, request, queryset: QuerySet) -> None:  # noqa: ANN001
-    ids = list(Image.objects.filter(case__in=queryset).order_by("pk").values_list("pk", flat=True))
-    _start_sam_drafts(modeladmin, request, ids)
 
 
 @admin.register(Patient)
@@ -56,7 +26,6 @@ class CaseAdmin(admin.ModelAdmin):
     list_filter = ["view", "patient__cohort"]
     search_fields = ["patient__code"]
     inlines = [ImageInline]
-    actions = [draft_cases_with_sam]
 
 
 class RevisionInline(admin.TabularInline):
@@ -83,7 +52,6 @@ class ImageAdmin(admin.ModelAdmin):
         "derivative_status", "derivative_error", "head_revision", "uploaded_by", "preview",
     ]
     inlines = [RevisionInline]
-    actions = [draft_images_with_sam]
 
     @admin.display(description="Preview")
     def preview(self, image: Image) -> str:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import selectors, services
+from annotations.derivatives import image_display_ensure
 from annotations.models import Case, Cohort, Image, Patient, RevisionSource, Sex, View
 from enllasd_web.exceptions import InvalidInput
 from enllasd_web.pagination import LimitOffsetPagination
@@ -266,7 +267,7 @@ class _ImageFileApi(APIView):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, image_id: int):  # noqa: ANN001, ANN201
-        image = services.image_display_ensure(image=get_object_or_404(Image, pk=image_id))
+        image = image_display_ensure(image=get_object_or_404(Image, pk=image_id))
         response = FileResponse(getattr(image, self.field_name).open("rb"), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response

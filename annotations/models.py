@@ -188,8 +188,8 @@ class ReviewItem(models.Model):
     """One prediction waiting in (or decided in) the approval queue; one item per prediction.
 
     ``priority`` orders the queue (higher = review first); ``priority_components`` holds the
-    normalised inputs it was computed from (see :func:`annotations.review_services.review_priority`).
-    State changes go through :mod:`annotations.review_services`, which appends a ``ReviewEvent`` each time.
+    normalised inputs it was computed from (see :func:`review.services.review_priority`).
+    State changes go through :mod:`review.services`, which appends a ``ReviewEvent`` each time.
     """
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_items")

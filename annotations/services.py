@@ -10,9 +10,10 @@ import hmac
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,13 +23,13 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from annotations.core.demographics import Demographics, dicom_demographics
-from annotations.core.imaging import DecodedImage, ImageDecodeError, decode_image, make_display_png, make_thumbnail_png
+from annotations import tasks
+from annotations.core.imaging import DecodedImage, ImageDecodeError, decode_image, make_display_png
 from annotations.core.labelme import BundleError, BundleItem, LabelMeError, iter_bundle, parse_document, to_labelme5
 from annotations.models import (
     AnnotationRevision,
     Case,
     Cohort,
-    DerivativeStatus,
     Image,
     Patient,
     RevisionSource,
@@ -128,8 +129,8 @@ def image_stored_name(*, uploaded_name: str, image_format: str, patient_code: st
 
 def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: AbstractBaseUser | None,
                  interactive: bool = False) -> Image:
-    """Store a radiograph's original bytes and metadata, then queue its display derivatives, prediction and
-    SAM embedding.
+    """Store a radiograph's original bytes and metadata, then queue its display derivatives and run the upload
+    hooks (:func:`image_upload_hook_register`: inference queues the prediction and the SAM embedding).
 
     ``interactive``: a person uploaded it and waits (the browser, the API): its derivatives and prediction go
     to the ``interactive`` queue, ahead of bulk imports; its SAM embedding still comes last.
@@ -179,8 +180,8 @@ def image_upload(*, case: Case, data: bytes, filename: str, uploaded_by: Abstrac
             image.save()
             _patient_demographics_fill(case.patient, demographics)
             transaction.on_commit(lambda: image_derivatives_enqueue(image_id=image.pk, interactive=interactive))
-            transaction.on_commit(lambda: _prediction_enqueue(image, interactive=interactive))
-            transaction.on_commit(lambda: _sam_embedding_enqueue(image))
+            for hook in _UPLOAD_HOOKS:
+                transaction.on_commit(partial(hook, image=image, interactive=interactive))
     except IntegrityError as exc:
         _delete_unreferenced(stored_name)
         raise Conflict("This file is already part of the case.", {"sha256": sha256}) from exc
@@ -205,61 +206,25 @@ def _delete_unreferenced(name: str | None) -> None:
     Image.original.field.storage.delete(name)
 
 
-def _prediction_enqueue(image: Image, *, interactive: bool) -> None:
-    """Queue a prediction with the active ensemble of the image's view, when there is one."""
-    from inference.services import ensemble_active, prediction_request
-
-    if ensemble_active(view=image.case.view) is not None:
-        prediction_request(image=image, interactive=interactive)
+#: Called once an uploaded image is committed, as ``hook(image=..., interactive=...)``, in the order registered.
+#: Higher apps register theirs in ``AppConfig.ready()`` (inference queues the prediction and the SAM embedding),
+#: so the upload does not need to know what runs after it.
+_UPLOAD_HOOKS: list[Callable[..., None]] = []
 
 
-def _sam_embedding_enqueue(image: Image) -> None:
-    """Queue the default SAM model's image embedding (never fails the upload; see inference.sam_services)."""
-    from inference.sam_services import sam_embedding_enqueue
-
-    sam_embedding_enqueue(image=image)
+def image_upload_hook_register(hook: Callable[..., None]) -> None:
+    """Run ``hook(image=image, interactive=interactive)`` on commit after every :func:`image_upload` (once per hook,
+    however often it is registered)."""
+    if hook not in _UPLOAD_HOOKS:
+        _UPLOAD_HOOKS.append(hook)
 
 
 def image_derivatives_enqueue(*, image_id: int, interactive: bool = False) -> None:
     """Queue the derivative task (on the ``interactive`` queue for a person's upload); if the broker is down the
     image keeps status pending and the display endpoint makes the derivative on first view, so an upload never
     fails for that."""
-    from annotations.tasks import image_derivatives_create as task
-
-    publish_or_log(task, args=[image_id], queue="interactive" if interactive else "default",
+    publish_or_log(tasks.image_derivatives_create, args=[image_id], queue="interactive" if interactive else "default",
                    what=f"derivatives for image {image_id}")
-
-
-def image_derivatives_create(*, image: Image) -> Image:
-    """Decode the stored original and write the display PNG (bone-bright, 8-bit) and a thumbnail."""
-    with image.original.open("rb") as handle:
-        data = handle.read()
-    try:
-        decoded = decode_image(data, filename=image.original_name, max_pixels=settings.ENLLASD_MAX_IMAGE_PIXELS)
-        display = make_display_png(decoded, max_side=settings.ENLLASD_DISPLAY_MAX_SIDE)
-        thumbnail = make_thumbnail_png(decoded, size=settings.ENLLASD_THUMBNAIL_SIZE)
-    except ImageDecodeError as exc:
-        Image.objects.filter(pk=image.pk).update(
-            derivative_status=DerivativeStatus.FAILED, derivative_error=str(exc)
-        )
-        raise
-    old_names = [name for name in (image.display.name, image.thumbnail.name) if name]
-    image.display.save(f"{image.uid}-display.png", ContentFile(display), save=False)
-    image.thumbnail.save(f"{image.uid}-thumb.png", ContentFile(thumbnail), save=False)
-    image.derivative_status = DerivativeStatus.READY
-    image.derivative_error = ""
-    image.save(update_fields=["display", "thumbnail", "derivative_status", "derivative_error"])
-    for name in old_names:
-        if name not in (image.display.name, image.thumbnail.name):
-            image.display.storage.delete(name)
-    return image
-
-
-def image_display_ensure(*, image: Image) -> Image:
-    """Return the image with its derivatives, making them now if the worker has not yet."""
-    if image.derivative_status == DerivativeStatus.READY and image.display:
-        return image
-    return image_derivatives_create(image=image)
 
 
 def _normalise_document(document: Any, image: Image) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from annotations import apis, apis_review
+from annotations import apis
 
-app_name = "annotations"
+# Part of the ``annotations`` URL namespace, which enllasd_web/urls.py composes from these patterns and the
+# review queue's (review/urls.py): one public API, two layers.
 
 urlpatterns = [
     path("patients/", apis.PatientListApi.as_view(), name="patient-list"),
@@ -21,16 +22,4 @@ urlpatterns = [
     path("images/<int:image_id>/revisions/create/", apis.RevisionCreateApi.as_view(), name="revision-create"),
     path("revisions/<int:revision_id>/", apis.RevisionDetailApi.as_view(), name="revision-detail"),
     path("imports/labelme/", apis.LabelMeImportApi.as_view(), name="labelme-import"),
-    path("review/items/", apis_review.ReviewItemListApi.as_view(), name="review-item-list"),
-    path("review/items/<int:item_id>/", apis_review.ReviewItemDetailApi.as_view(), name="review-item-detail"),
-    path("review/items/<int:item_id>/accept/", apis_review.ReviewItemAcceptApi.as_view(), name="review-item-accept"),
-    path("review/items/<int:item_id>/checks/", apis_review.ReviewItemChecksApi.as_view(), name="review-item-checks"),
-    path("review/items/<int:item_id>/correct/", apis_review.ReviewItemCorrectApi.as_view(),
-         name="review-item-correct"),
-    path("review/items/<int:item_id>/reject/", apis_review.ReviewItemRejectApi.as_view(), name="review-item-reject"),
-    path("review/items/<int:item_id>/reopen/", apis_review.ReviewItemReopenApi.as_view(), name="review-item-reopen"),
-    path("review/items/<int:item_id>/assign/", apis_review.ReviewItemAssignApi.as_view(), name="review-item-assign"),
-    path("images/<int:image_id>/review-events/", apis_review.ImageReviewEventListApi.as_view(),
-         name="image-review-events"),
-    path("align/", apis_review.AlignApi.as_view(), name="align"),
 ]

@@ -124,9 +124,8 @@ def seed(users: int) -> dict[str, Any]:
     from django.contrib.auth.models import Group, User
     from rest_framework.authtoken.models import Token
 
-    from annotations.services import (
-        annotation_revision_submit, case_create, image_derivatives_create, image_upload, patient_create,
-    )
+    from annotations.derivatives import image_derivatives_create
+    from annotations.services import annotation_revision_submit, case_create, image_upload, patient_create
     from inference.core.phantom import write_phantom_set
 
     folder = Path(tempfile.mkdtemp(prefix="enllasd-load-phantoms-"))
@@ -153,7 +152,7 @@ def seed(users: int) -> dict[str, Any]:
 def _seed_review_items(image_ids: list[int]) -> int:
     """A succeeded prediction and its review item per image, so that the review queue has rows to list."""
     from annotations.models import AnnotationRevision, Image
-    from annotations.review_services import review_item_create_for_prediction
+    from review.services import review_item_create_for_prediction
     from inference.models import EnsembleVersion, JobStatus, Prediction
 
     ensemble = EnsembleVersion.objects.create(name="load-test", view="AP", config={"path": "ensembles/none"})

@@ -232,7 +232,7 @@ def document_checks(*, image: Image, document: Any) -> dict[str, list[str]]:
     InvalidInput
         The document is not valid LabelMe or does not fit the image.
     """
-    from annotations.review_services import labelme_alignment_compute
+    from inference.document_alignment import labelme_alignment_compute
     from clinical.core.acceptance import acceptance_blockers
 
     try:

@@ -20,7 +20,7 @@ from django.utils.safestring import mark_safe
 from PIL import Image as PILImage
 
 from annotations.models import Case, Patient
-from annotations.services import image_display_ensure
+from annotations.derivatives import image_display_ensure
 from annotations.views import page_user_context
 from clinical.core.normal_ranges import METRIC_LABELS
 from clinical.core.svg import bland_altman_svg, overlay_svg, timeline_svg

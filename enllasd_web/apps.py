@@ -12,6 +12,6 @@ class EnllasdWebConfig(AppConfig):
         from enllasd_web.roles import ensure_role_groups
 
         # After every migrate (and every test-database flush) the three role groups exist. Signals go
-        # out per app in INSTALLED_APPS order; by the last app's signal every permission exists.
-        last_app = list(apps.get_app_configs())[-1]
+        # out per app with models, in INSTALLED_APPS order; by the last one's signal every permission exists.
+        last_app = [config for config in apps.get_app_configs() if config.models_module is not None][-1]
         post_migrate.connect(ensure_role_groups, sender=last_app, dispatch_uid="enllasd_roles")

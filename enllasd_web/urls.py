@@ -4,6 +4,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
+# The ``annotations`` API namespace is served by two layers: annotations (patients, cases, images, revisions,
+# LabelMe) and, above inference and clinical, the review queue (docs/architecture.md, "Layers").
+annotations_api = ([path("", include("annotations.urls")), path("", include("review.urls"))], "annotations")
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -18,7 +22,7 @@ urlpatterns = [
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include("annotations.urls")),
+    path("api/", include(annotations_api)),
     path("api/", include("inference.urls")),
     path("api/", include("training.urls")),
     path("api/", include("clinical.urls")),

@@ -1,47 +1,36 @@
-"""SAM assist: interactive decoding, embedding precompute, batch pre-labelling (services).
+"""SAM assist: interactive decoding, embedding precompute, batch pre-labelling (services, web side).
 
 The web process only validates, enqueues (decodes on the interactive ``sam`` queue, embeddings after upload
 on ``sam_precompute``, pre-labelling jobs on ``sam_batch``) and waits (:func:`sam_decode_request`,
 :func:`prelabel_job_start`, :func:`sam_embedding_enqueue`); it never imports torch. The functions that
-run a model (:func:`sam_image_decode`, :func:`sam_embedding_get_or_compute`, :func:`prelabel_job_run`)
-run in a sam worker, called by the tasks in :mod:`inference.tasks`.
+run a model (:func:`~inference.sam_compute.sam_image_decode`, :func:`~inference.sam_compute.prelabel_job_run`,
+...) live in :mod:`inference.sam_compute` and run in a sam worker, called by the tasks in :mod:`inference.tasks`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import Image, RevisionSource
-from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput
+from annotations.models import Image
+from enllasd_web.exceptions import ApplicationError, InvalidInput
 from enllasd_web.queueing import BrokerUnavailable, publish
-from inference.models import (
-    JobStatus,
-    ModelKind,
-    ModelVersion,
-    PrelabelJob,
-    PrelabelStatus,
-    Prediction,
-    VersionStatus,
-)
-from inference.sam.prelabel_prompts import BonePrompt, prompts_from_leg_boxes, prompts_from_prediction
-from inference.sam.promptable import Embedding, PromptableSegmenter, check_prompts
-from inference.sam.registry import LITEMEDSAM_BONE, embedding_cache, get_segmenter, model_availability, model_names
-from inference.sam.tuning_prompts import guess_bone
+from inference import tasks
+from inference.models import ModelKind, ModelVersion, PrelabelJob, PrelabelStatus, VersionStatus
+from inference.sam.prelabel_prompts import prompts_from_leg_boxes
+from inference.sam.registry import LITEMEDSAM_BONE, model_availability, model_names
+from inference.sam_prompts import prompts_checked
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE_PX = 1.5
-PRELABEL_TOLERANCE_PX = 1.0
+
 
 
 class SamModelUnavailable(ApplicationError):
@@ -66,31 +55,12 @@ def _model_ready(model: str | None) -> str:
     return name
 
 
-def _prompts(image: Image, points: Sequence[Sequence[float]] | None, labels: Sequence[int] | None,
-             box: Sequence[float] | None) -> tuple[list[list[float]] | None, list[int] | None, list[float] | None]:
-    """Prompts as JSON lists, validated against the image (labels default to all positive)."""
-    if points is not None and labels is None:
-        labels = [1] * len(points)
-    try:
-        checked_points, checked_labels, checked_box = check_prompts(
-            None if points is None else np.asarray(points, dtype=np.float64),
-            None if labels is None else np.asarray(labels),
-            None if box is None else np.asarray(box, dtype=np.float64),
-            size_hw=(image.height, image.width),
-        )
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(str(exc), {"code": "invalid_prompt"}) from exc
-    return (None if checked_points is None else checked_points.tolist(),
-            None if checked_labels is None else checked_labels.tolist(),
-            None if checked_box is None else checked_box.tolist())
-
-
 def sam_decode_request(*, image: Image, model: str | None = None, points: Sequence[Sequence[float]] | None = None,
                        labels: Sequence[int] | None = None, box: Sequence[float] | None = None,
                        tolerance_px: float = DEFAULT_TOLERANCE_PX) -> dict[str, Any]:
     """Outline the object the prompts point at, by a sam worker, and wait for the answer.
 
-    Returns the :func:`sam_image_decode` payload plus ``model``.
+    Returns the :func:`~inference.sam_compute.sam_image_decode` payload plus ``model``.
 
     Raises
     ------
@@ -103,13 +73,11 @@ def sam_decode_request(*, image: Image, model: str | None = None, points: Sequen
     from celery.exceptions import TaskRevokedError
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from inference.tasks import sam_decode
-
     name = _model_ready(model)
-    checked_points, checked_labels, checked_box = _prompts(image, points, labels, box)
+    checked_points, checked_labels, checked_box = prompts_checked(image, points, labels, box)
     timeout = settings.SAM_DECODE_TIMEOUT_S
     try:
-        result = publish(sam_decode, args=[image.pk, name, checked_points, checked_labels, checked_box, tolerance_px],
+        result = publish(tasks.sam_decode, args=[image.pk, name, checked_points, checked_labels, checked_box, tolerance_px],
                          queue="sam", expires=timeout)
     except BrokerUnavailable as exc:
         logger.warning("Could not queue a SAM decode for image %s: %s", image.pk, exc)
@@ -161,11 +129,15 @@ def sam_embedding_enqueue(*, image: Image) -> None:
     try:
         if not model_availability(name).available:
             return
-        from inference.tasks import sam_embedding_compute
-
-        publish(sam_embedding_compute, args=[image.pk, name], queue="sam_precompute")
+        publish(tasks.sam_embedding_compute, args=[image.pk, name], queue="sam_precompute")
     except Exception as exc:  # noqa: BLE001 - any failure here must not fail the upload
         logger.warning("Could not queue the SAM embedding of image %s: %s", image.pk, exc)
+
+
+def sam_embedding_enqueue_for_upload(*, image: Image, interactive: bool) -> None:  # noqa: ARG001 - hook signature
+    """Upload hook (registered by :class:`inference.apps.InferenceConfig`): :func:`sam_embedding_enqueue`; the
+    embedding goes to ``sam_precompute`` whether or not a person waits for the upload."""
+    sam_embedding_enqueue(image=image)
 
 
 def sam_bone_weights_activate(*, weights: ModelVersion | None) -> ModelVersion | None:
@@ -241,10 +213,8 @@ def prelabel_job_start(*, image_ids: Sequence[int], boxes: dict[str, Any] | None
 
 
 def _prelabel_enqueue(job_id: int) -> None:
-    from inference.tasks import sam_prelabel_run
-
     try:
-        publish(sam_prelabel_run, args=[job_id], queue="sam_batch")
+        publish(tasks.sam_prelabel_run, args=[job_id], queue="sam_batch")
     except BrokerUnavailable as exc:  # the job stays queued; the error is on the row
         logger.warning("Could not queue SAM pre-label job %s: %s", job_id, exc)
         PrelabelJob.objects.filter(pk=job_id).update(error=f"Could not be queued: {exc}"[:10000])
@@ -256,178 +226,3 @@ def prelabel_job_cancel(*, job: PrelabelJob) -> PrelabelJob:
         status=PrelabelStatus.CANCELLED, finished_at=timezone.now())
     job.refresh_from_db()
     return job
-
-
-# --------------------------------------------------------------------------------------------------
-# Worker side: run the model
-
-
-@dataclass(frozen=True)
-class CachedEmbedding:
-    """An image's embedding, whether it came from the cache, and the seconds it took to get."""
-
-    embedding: Embedding
-    cached: bool
-    seconds: float
-
-
-def sam_embedding_get_or_compute(*, image: Image, segmenter: PromptableSegmenter) -> CachedEmbedding:
-    """The image's embedding by ``segmenter``: from the cache, else computed and cached."""
-    from inference.services import image_pixels
-
-    started = time.perf_counter()
-    cache = embedding_cache()
-    embedding = cache.get(model=segmenter.name, sha256=image.sha256, weights_id=segmenter.weights_id)
-    if embedding is not None:
-        return CachedEmbedding(embedding, True, time.perf_counter() - started)
-    pixels, _ = image_pixels(image)
-    embedding = cache.put(segmenter.embed(pixels), sha256=image.sha256)
-    logger.info("SAM embedding of image %s by %s computed", image.pk, segmenter.name)
-    return CachedEmbedding(embedding, False, time.perf_counter() - started)
-
-
-def _outline(mask: np.ndarray, tolerance_px: float) -> list[list[list[float]]]:
-    """The outer boundary of the mask's largest component as ``[[[x, y], ...]]`` ([] for an empty mask)."""
-    from annotations.core.raster import mask_to_polygon
-
-    rings = mask_to_polygon(mask, tolerance_px=tolerance_px)[:1]
-    return [np.round(ring, 2).tolist() for ring in rings]
-
-
-def sam_image_decode(*, image: Image, model: str, points: list[list[float]] | None, labels: list[int] | None,
-                     box: list[float] | None, tolerance_px: float) -> dict[str, Any]:
-    """Decode the prompts on the image (worker side).
-
-    Returns
-    -------
-    dict
-        ``{"polygons": [[[x, y], ...]], "score", "bone_guess", "embedding_cached", "timings": {"embed_s",
-        "decode_s", "total_s"}}``; ``bone_guess`` is ``"femur"``/``"tibia"`` from where the mask lies
-        (:func:`~inference.sam.tuning_prompts.guess_bone`; ``None`` for an empty mask); ``polygons`` holds the outer ring of the largest component (empty when the model
-        found nothing), simplified with Douglas-Peucker at ``tolerance_px``.
-
-    Raises
-    ------
-    SamUnavailable
-        The model cannot be loaded.
-    InvalidInput
-        Prompts that do not fit the image.
-    """
-    started = time.perf_counter()
-    checked_points, checked_labels, checked_box = _prompts(image, points, labels, box)
-    segmenter = get_segmenter(model)
-    cached = sam_embedding_get_or_compute(image=image, segmenter=segmenter)
-    decode_started = time.perf_counter()
-    decoded = segmenter.decode(
-        cached.embedding,
-        None if checked_points is None else np.asarray(checked_points),
-        None if checked_labels is None else np.asarray(checked_labels),
-        None if checked_box is None else np.asarray(checked_box),
-    )
-    polygons = _outline(decoded.mask, tolerance_px)
-    decode_s = time.perf_counter() - decode_started
-    return {
-        "polygons": polygons,
-        "score": round(decoded.score, 4),
-        "bone_guess": guess_bone(decoded.mask),
-        "embedding_cached": cached.cached,
-        "timings": {"embed_s": round(cached.seconds, 4), "decode_s": round(decode_s, 4),
-                    "total_s": round(time.perf_counter() - started, 4)},
-    }
-
-
-def sam_embedding_compute(*, image: Image, model: str) -> bool:
-    """Make sure the image's embedding by ``model`` is cached; True when it had to be computed."""
-    return not sam_embedding_get_or_compute(image=image, segmenter=get_segmenter(model)).cached
-
-
-def _prelabel_prompts(job: PrelabelJob, image: Image) -> list[BonePrompt]:
-    """Prompts from the active ensemble's prediction, else from the job's leg boxes for the image."""
-    from inference.services import ensemble_active
-
-    ensemble = ensemble_active(view=image.case.view)
-    prediction = None if ensemble is None else Prediction.objects.filter(
-        image=image, ensemble_version=ensemble, status=JobStatus.SUCCEEDED).first()
-    if prediction is not None and prediction.document:
-        prompts = prompts_from_prediction(prediction.document)
-        if prompts:
-            return prompts
-    boxes = job.boxes.get(str(image.pk))
-    if boxes:
-        return prompts_from_leg_boxes(boxes)
-    raise ValueError("no prompts: the active ensemble has no prediction for this image and no leg box was given")
-
-
-def _prelabel_image(job: PrelabelJob, image: Image, segmenter: PromptableSegmenter) -> int | None:
-    """Draft and store one image's outlines; the new revision's id, or None when it already had one."""
-    from annotations.services import annotation_revision_submit
-
-    if image.head_revision_id is not None:
-        return None
-    prompts = _prelabel_prompts(job, image)
-    embedding = sam_embedding_get_or_compute(image=image, segmenter=segmenter).embedding
-    two_legs = len({prompt.leg for prompt in prompts}) > 1
-    shapes = []
-    for prompt in prompts:
-        decoded = segmenter.decode(embedding, prompt.points_xy, prompt.point_labels, prompt.box_xyxy)
-        rings = _outline(decoded.mask, PRELABEL_TOLERANCE_PX)
-        if not rings:
-            raise ValueError(f"SAM found no {prompt.bone} in leg {prompt.leg}")
-        shapes.append({"label": prompt.bone, "points": rings[0], "group_id": prompt.leg if two_legs else None,
-                       "description": f"SAM {segmenter.name}, score {decoded.score:.3f}", "shape_type": "polygon",
-                       "flags": {}})
-    document = {"version": "5.2.1", "flags": {}, "shapes": shapes, "imagePath": image.original_name,
-                "imageData": None, "imageHeight": image.height, "imageWidth": image.width}
-    try:
-        revision = annotation_revision_submit(image=image, document=document, base_revision_id=None,
-                                              source=RevisionSource.SAM_ASSISTED, author=job.created_by,
-                                              message=f"SAM pre-label job {job.pk} ({segmenter.name})")
-    except Conflict:  # someone annotated it meanwhile: theirs wins
-        return None
-    return revision.pk
-
-
-def prelabel_job_run(*, job_id: int) -> PrelabelJob:
-    """Run (or resume after a redelivery) a pre-labelling job, saving progress after every image.
-
-    Images that already have a revision are skipped; an image that fails is recorded in ``errors``
-    and the job goes on. A job cancelled meanwhile stops before its next image.
-
-    Raises
-    ------
-    SamUnavailable
-        The model cannot be loaded (the task then marks the job failed).
-    """
-    job = PrelabelJob.objects.get(pk=job_id)
-    if job.status not in (PrelabelStatus.QUEUED, PrelabelStatus.RUNNING):
-        return job
-    job.status, job.started_at = PrelabelStatus.RUNNING, job.started_at or timezone.now()
-    job.save(update_fields=["status", "started_at"])
-    segmenter = get_segmenter(job.model)
-    for image_id in job.image_ids[job.done + job.skipped + job.failed:]:
-        if PrelabelJob.objects.filter(pk=job.pk, status=PrelabelStatus.CANCELLED).exists():
-            break
-        image = Image.objects.select_related("case").filter(pk=image_id).first()
-        try:
-            if image is None:
-                raise ValueError("the image no longer exists")
-            if _prelabel_image(job, image, segmenter) is None:
-                job.skipped += 1
-            else:
-                job.done += 1
-        except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch; recorded below
-            logger.warning("SAM pre-label job %s: image %s failed: %s", job.pk, image_id, exc)
-            job.failed += 1
-            job.errors[str(image_id)] = f"{type(exc).__name__}: {exc}"[:1000]
-        job.save(update_fields=["done", "skipped", "failed", "errors"])
-    PrelabelJob.objects.filter(pk=job.pk, status=PrelabelStatus.RUNNING).update(
-        status=PrelabelStatus.SUCCEEDED, finished_at=timezone.now())
-    job.refresh_from_db()
-    return job
-
-
-def prelabel_job_fail(*, job_id: int, error: str) -> None:
-    """Mark a job failed as a whole (the model could not load, the database went away, ...)."""
-    PrelabelJob.objects.filter(pk=job_id, status__in=[PrelabelStatus.QUEUED, PrelabelStatus.RUNNING]).update(
-        status=PrelabelStatus.FAILED, error=error[:10000], finished_at=timezone.now())
-

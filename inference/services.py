@@ -1,4 +1,7 @@
-"""Predictions with the active ensemble, and ensemble promotion."""
+"""Predictions with the active ensemble (requested and queued from the web side), and ensemble promotion.
+
+Running a prediction is :mod:`inference.predictions` (the worker's side, called by :mod:`inference.tasks`).
+"""
 
 from __future__ import annotations
 
@@ -10,24 +13,17 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from annotations.models import Image
-from enllasd_web.exceptions import ApplicationError, InvalidInput
+from enllasd_web.exceptions import ApplicationError
 from enllasd_web.queueing import publish_or_log
+from inference import tasks
 from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
+from inference.selectors import ensemble_active
 
 
 class ModelNotReady(ApplicationError):
     status_code = 409
-
-
-def ensemble_active(*, view: str = "AP") -> EnsembleVersion | None:
-    return EnsembleVersion.objects.filter(status=VersionStatus.ACTIVE, view=view).first()
-
-
-def ensemble_directory(ensemble: EnsembleVersion) -> Path:
-    return Path(settings.MODEL_STORE) / ensemble.config["path"]
 
 
 def ensemble_members_register(*, ensemble: EnsembleVersion, manifest: dict[str, Any], directory: Path,
@@ -94,6 +90,13 @@ def prediction_request(*, image: Image, ensemble: EnsembleVersion | None = None,
     return prediction
 
 
+def prediction_request_for_upload(*, image: Image, interactive: bool) -> None:
+    """Upload hook (registered by :class:`inference.apps.InferenceConfig`): queue a prediction with the active
+    ensemble of the image's view, when there is one."""
+    if ensemble_active(view=image.case.view) is not None:
+        prediction_request(image=image, interactive=interactive)
+
+
 def prediction_queue(*, interactive: bool) -> str:
     """The Celery queue of a prediction: ``interactive`` for a person waiting, ``inference`` for bulk work."""
     return "interactive" if interactive else "inference"
@@ -101,9 +104,7 @@ def prediction_queue(*, interactive: bool) -> str:
 
 def prediction_enqueue(*, prediction_id: int, interactive: bool) -> bool:
     """Publish the prediction's task (a failure is logged; the row stays queued for ``requeue_pending``)."""
-    from inference.tasks import inference_prediction_run as task
-
-    return publish_or_log(task, args=[prediction_id], queue=prediction_queue(interactive=interactive),
+    return publish_or_log(tasks.inference_prediction_run, args=[prediction_id], queue=prediction_queue(interactive=interactive),
                           what=f"prediction {prediction_id}")
 
 
@@ -145,72 +146,6 @@ def prediction_queue_position(prediction: Prediction) -> QueuePosition | None:
     per_prediction = float(np.median(totals)) if totals else DEFAULT_PREDICTION_SECONDS
     count = ahead.count()
     return QueuePosition(ahead=count, eta_seconds=(count + 1) * per_prediction)
-
-
-def image_pixels(image: Image) -> tuple[np.ndarray, float | None]:
-    """The (H, W) uint8 bone-bright pixels the models see, and the pixel spacing."""
-    from annotations.core.imaging import decode_image
-
-    with image.original.open("rb") as handle:
-        decoded = decode_image(handle.read(), filename=image.original_name,
-                               max_pixels=settings.ENLLASD_MAX_IMAGE_PIXELS)
-    return np.asarray(decoded.display), image.pixel_spacing_mm
-
-
-def prediction_run(*, prediction: Prediction) -> Prediction:
-    """Run the ensemble on the image and store the result (idempotent: a finished one is kept)."""
-    from annotations.review_services import review_item_create_for_prediction
-    from inference.ensemble_store import load_ensemble
-    from inference.pipeline import run_ensemble
-
-    if prediction.status == JobStatus.SUCCEEDED:
-        return prediction
-    Prediction.objects.filter(pk=prediction.pk).update(status=JobStatus.RUNNING, error="")
-    ensemble = load_ensemble(ensemble_directory(prediction.ensemble_version))
-    pixels, spacing = image_pixels(prediction.image)
-    result = run_ensemble(pixels, ensemble, image_name=prediction.image.original_name,
-                          image_id=prediction.image_id, pixel_spacing_mm=spacing,
-                          dicom=prediction.image.dicom_metadata or None)
-    with transaction.atomic():
-        locked = Prediction.objects.select_for_update().get(pk=prediction.pk)
-        if locked.status == JobStatus.SUCCEEDED:  # a redelivered duplicate finished first
-            return locked
-        locked.document = result.document
-        locked.alignment = result.alignment.to_json()
-        locked.member_outputs = result.member_outputs
-        locked.uncertainty = result.uncertainty
-        locked.timings = result.timings
-        locked.status = JobStatus.SUCCEEDED
-        locked.finished_at = timezone.now()
-        locked.save()
-        if locked.ensemble_version.status == VersionStatus.ACTIVE:  # a candidate's (comparison) output is not reviewed
-            review_item_create_for_prediction(prediction=locked, pipeline_flags=result.flags)
-    return locked
-
-
-def prediction_fail(*, prediction_id: int, error: str) -> None:
-    Prediction.objects.filter(pk=prediction_id).exclude(status=JobStatus.SUCCEEDED).update(
-        status=JobStatus.FAILED, error=error[:10000], finished_at=timezone.now()
-    )
-
-
-def resolve_ensemble(reference: str) -> EnsembleVersion:
-    """``active`` or an EnsembleVersion id."""
-    if reference == "active":
-        ensemble = ensemble_active()
-        if ensemble is None:
-            from inference.starter import starter_available, starter_ensemble_register
-
-            if starter_available():  # a fresh install: the starter shipped in the repository
-                return starter_ensemble_register()
-            raise ModelNotReady(
-                "No active ensemble and no starter in models/starter. Train one: python manage.py train "
-                "--config default --data DIR (or python manage.py build_starter).", {"code": "no_active_ensemble"}
-            )
-        return ensemble
-    if not reference.isdigit():
-        raise InvalidInput(f"--ensemble must be 'active' or an id, got {reference!r}")
-    return EnsembleVersion.objects.get(pk=int(reference))
 
 
 def result_files(result: Any, *, out_dir: Path, stem: str) -> tuple[Path, Path]:

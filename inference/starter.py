@@ -15,11 +15,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from enllasd_web.exceptions import InvalidInput
 from inference.backends.base import sha256_file
 from inference.models import EnsembleVersion, VersionStatus
-from inference.services import ensemble_members_register, ensemble_version_promote
+from inference.selectors import ensemble_active
+from inference.services import ModelNotReady, ensemble_members_register, ensemble_version_promote
 
-__all__ = ["STARTER_DIR", "starter_available", "starter_ensemble_register"]
+__all__ = ["STARTER_DIR", "resolve_ensemble", "starter_available", "starter_ensemble_register"]
 
 STARTER_DIR = Path(__file__).resolve().parent.parent / "models" / "starter"
 
@@ -67,3 +69,20 @@ def _register(manifest: dict, target: Path, store: Path, digest: str) -> Ensembl
         )
         ensemble_members_register(ensemble=ensemble, manifest=manifest, directory=target)
     return ensemble
+
+
+def resolve_ensemble(reference: str) -> EnsembleVersion:
+    """``active`` or an EnsembleVersion id."""
+    if reference == "active":
+        ensemble = ensemble_active()
+        if ensemble is None:
+            if starter_available():  # a fresh install: the starter shipped in the repository
+                return starter_ensemble_register()
+            raise ModelNotReady(
+                "No active ensemble and no starter in models/starter. Train one: python manage.py train "
+                "--config default --data DIR (or python manage.py build_starter).", {"code": "no_active_ensemble"}
+            )
+        return ensemble
+    if not reference.isdigit():
+        raise InvalidInput(f"--ensemble must be 'active' or an id, got {reference!r}")
+    return EnsembleVersion.objects.get(pk=int(reference))

@@ -68,6 +68,10 @@ class DatasetSnapshotEntry(models.Model):
         return f"snapshot {self.snapshot_id}: image {self.image_id} r{self.revision_id} fold {self.fold}"
 
 
+SAM_TUNING_CONFIG = "sam_bone"
+"""``TrainingRun.config_name`` of SAM tuning runs (:mod:`training.sam_tuning`)."""
+
+
 class TrainingRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     config_name = models.CharField(max_length=32)

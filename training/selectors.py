@@ -1,4 +1,4 @@
-"""Read-only queries of the training app: approved revisions, pending images."""
+"""Read-only queries of the training app: approved revisions, pending images, a snapshot's entries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from annotations.models import APPROVED_REVISION_SOURCES, AnnotationRevision, Image
+from training.models import DatasetSnapshot, DatasetSnapshotEntry
 
 APPROVED_SOURCES: tuple[str, ...] = APPROVED_REVISION_SOURCES
 """Revision sources a surgeon stands behind; ``sam_assisted`` drafts are not approved."""
@@ -44,3 +45,8 @@ def approved_revisions(
 def pending_images(*, view: str) -> QuerySet[Image]:
     """Images of ``view`` whose head revision is missing or not approved (they wait for review)."""
     return Image.objects.filter(case__view=view).exclude(head_revision__source__in=APPROVED_SOURCES).order_by("id")
+
+
+def snapshot_entries(snapshot: DatasetSnapshot) -> list[DatasetSnapshotEntry]:
+    """The snapshot's entries with their images and frozen revisions, in the order they were frozen."""
+    return list(snapshot.entries.select_related("image", "revision").order_by("id"))

@@ -126,7 +126,7 @@ def _aligned(document: Mapping[str, Any], image: Image, key: str) -> dict[str, A
     cached = cache.get(key)
     if cached is not None:
         return cached or None
-    from annotations.review_services import labelme_alignment_result
+    from inference.document_alignment import labelme_alignment_result
 
     try:  # the editor's live angles come from the same function (issue 16, item 6)
         result = labelme_alignment_result(document=document, width=image.width, height=image.height,

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "training",
     "audit",
     "clinical",
+    "review",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -255,12 +257,12 @@ CELERY_TASK_ROUTES = {
     "inference.tasks.sam_embedding_compute": {"queue": "sam_precompute"},
     "inference.tasks.sam_*": {"queue": "sam_batch"},
     "training.tasks.*": {"queue": "training"},
-    "enllasd_web.tasks.*": {"queue": "default"},
+    "operations.tasks.*": {"queue": "default"},
 }
 # Celery beat (scripts/run starts it inside the worker; docker-compose runs a beat service): every
 # REQUEUE_PENDING_EVERY_S seconds, re-publish jobs whose messages were lost while Redis was down.
 CELERY_BEAT_SCHEDULE = {
-    "requeue-pending": {"task": "enllasd_web.tasks.maintenance_requeue_pending",
+    "requeue-pending": {"task": "operations.tasks.maintenance_requeue_pending",
                         "schedule": env_int("REQUEUE_PENDING_EVERY_S", 300)},
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600)
@@ -269,7 +271,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must never hang a web request when Redis is down: fail fast, the row keeps its state.
 # visibility_timeout: a task a killed worker had taken is redelivered this many seconds after delivery. It must
 # exceed the longest task (training: 7 days) or a task still running is delivered a second time; predictions
-# and derivatives lost earlier are re-queued by `manage.py requeue_pending` (enllasd_web/maintenance.py).
+# and derivatives lost earlier are re-queued by `manage.py requeue_pending` (operations/maintenance.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                                    "socket_connect_timeout": 2, "socket_timeout": 5,
                                    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600 + 3600),

@@ -23,7 +23,8 @@ from annotations.models import ReviewItem
 from annotations.services import image_upload
 from inference.core.measurement_record import APEX_LABEL, MEASUREMENT_KEY
 from inference.core.phantom import generate_phantom
-from inference.services import prediction_request, prediction_run
+from inference.predictions import prediction_run
+from inference.services import prediction_request
 from inference.starter import starter_ensemble_register
 from tests.clinical.factories import png_of
 
@@ -119,7 +120,7 @@ def test_the_queue_report_and_csv_show_the_predicted_numbers(accepted, reviewer_
 def test_a_corrected_point_moves_only_what_depends_on_it(accepted) -> None:  # noqa: ANN001
     """A reviewer's correction is measured in the same leg frames: moving one leg's ankle leaves the other
     leg's numbers exactly as predicted."""
-    from annotations.review_services import labelme_alignment_compute
+    from inference.document_alignment import labelme_alignment_compute
 
     image, prediction, revision = accepted
     document = {**revision.document, "shapes": [dict(s) for s in revision.document["shapes"]]}
@@ -137,7 +138,7 @@ def test_a_corrected_item_shows_the_corrected_numbers_in_the_queue(settings, tmp
                                                                    reviewer_client) -> None:  # noqa: ANN001
     """Issue 27, item 2: a corrected item kept the predicted HKA in the queue while the report showed the
     corrected one."""
-    from annotations.review_services import labelme_alignment_compute
+    from inference.document_alignment import labelme_alignment_compute
 
     settings.MODEL_STORE = str(tmp_path / "store")
     starter_ensemble_register()

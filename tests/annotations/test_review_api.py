@@ -71,7 +71,7 @@ def test_list_rows_are_ordered_by_priority_then_age(annotator_client) -> None:
 
 
 def test_list_filters(annotator_client, reviewer) -> None:
-    from annotations.review_services import review_reject
+    from review.services import review_reject
 
     sd_item = make_item(_case("SD-7", cohort=Cohort.SD, day=3))
     other = make_item(_case("P-9", cohort=Cohort.NON_SD, day=20))
@@ -198,7 +198,7 @@ def test_list_rows_equal_the_documented_row_serializer(reviewer_client, reviewer
     """The list builds rows from column values; they must stay what ReviewItemRowSerializer documents."""
     from rest_framework.renderers import JSONRenderer
 
-    from annotations.apis_review import ReviewItemRowSerializer
+    from review.apis import ReviewItemRowSerializer
 
     flagged = make_item(_case("P-ROW1", cohort=Cohort.SD, day=3))
     undated = make_item(case_create(patient=patient_create(code="P-ROW2"), acquisition_date=None, view=View.AP))

@@ -18,7 +18,7 @@ import pytest
 from django.urls import reverse
 
 from annotations.models import Case, Patient, ReviewEvent, ReviewItem, ReviewStatus, RevisionSource
-from annotations.review_services import review_item_create_for_prediction, review_items_backfill
+from review.services import review_item_create_for_prediction, review_items_backfill
 from annotations.services import annotation_revision_submit
 from clinical.core.acceptance import acceptance_blockers
 from clinical.core.plausibility import PlausibilityFlag

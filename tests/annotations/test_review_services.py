@@ -26,7 +26,7 @@ from annotations.models import (
     ReviewStatus,
     RevisionSource,
 )
-from annotations.review_services import (
+from review.services import (
     ReviewForbidden,
     alignment_deltas,
     review_accept,
@@ -163,7 +163,7 @@ def test_a_candidate_ensembles_prediction_is_not_queued_for_review(case, monkeyp
 
 
 def _run_with_stub_pipeline(prediction: Prediction, monkeypatch) -> None:  # noqa: ANN001
-    from inference import services as inference_services
+    from inference import predictions as inference_services
 
     result = SimpleNamespace(document=phantom().labelme, alignment=phantom_alignment(), member_outputs={},
                              uncertainty=UNCERTAINTY, timings={}, flags=("left: knee_update_rejected",))

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from annotations.models import ReviewItem
-from annotations.review_services import review_item_create_for_prediction
+from review.services import review_item_create_for_prediction
 from annotations.services import case_create, patient_create
 from clinical.selectors.measurements import image_measurement
 from clinical.selectors.reports import case_report

@@ -32,7 +32,7 @@ OVERLAP_JS = """sel => {
 
 
 def _item(reviewer):  # noqa: ANN001, ANN202
-    from annotations.review_services import review_item_create_for_prediction
+    from review.services import review_item_create_for_prediction
     from annotations.services import case_create, image_upload, patient_create
     from inference.core.labelme_alignment import align_labelme_document
     from inference.core.phantom import generate_phantom
@@ -114,7 +114,7 @@ def test_shortcuts_dialog_keeps_the_mouse_descriptions_readable(page, live_serve
 
 def test_outside_intended_use_is_said_where_the_angles_would_be(page, live_server, login, reviewer):
     """An image without a full-length leg: no angles, the pipeline's flag said plainly (queue, editor)."""
-    from annotations.review_services import review_item_create_for_prediction
+    from review.services import review_item_create_for_prediction
     from annotations.services import case_create, image_upload, patient_create
     from inference.core.phantom import generate_phantom
     from inference.models import EnsembleVersion, JobStatus, Prediction

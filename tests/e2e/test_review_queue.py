@@ -2,7 +2,7 @@
 
 Predictions are Prediction rows made directly from phantom documents (no torch): a phantom's truth
 stands in for the ensemble output, its alignment is computed with the core function the pipeline
-uses, and the review backend creates the queue items (annotations.review_services).
+uses, and the review backend creates the queue items (review.services).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import pytest
 from tests.e2e.conftest import SCREENSHOT_DIR, drag_image, open_editor, phantom_png
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REVIEW_API = REPO_ROOT / "annotations" / "apis_review.py"
+REVIEW_API = REPO_ROOT / "review" / "apis.py"
 IMAGES_LOADED = "sel => [...document.querySelectorAll(sel)].every(i => i.complete && i.naturalWidth > 0)"
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.browser,
     pytest.mark.skipif(not REVIEW_API.exists(),
-                       reason="review backend (annotations/apis_review.py) is not in this tree yet"),
+                       reason="review backend (review/apis.py) is not in this tree yet"),
 ]
 
 
@@ -55,7 +55,7 @@ def make_item(*, code: str, cohort: str, seed: int, uncertainty: dict, date: str
     """A succeeded prediction of a phantom on a new case, and its review item."""
     from datetime import date as date_type
 
-    from annotations.review_services import review_item_create_for_prediction
+    from review.services import review_item_create_for_prediction
     from annotations.services import case_create, image_upload, patient_create
     from inference.models import EnsembleVersion, JobStatus, Prediction
 

@@ -91,7 +91,7 @@ def test_cache_file_is_written_atomically_and_read_back(litemedsam, phantom_embe
 
 def test_second_decode_uses_the_cached_embedding(litemedsam, phantom, case, settings):
     from annotations.services import image_upload
-    from inference.sam_services import sam_image_decode
+    from inference.sam_compute import sam_image_decode
 
     buffer = io.BytesIO()
     PILImage.fromarray(phantom.image).save(buffer, format="PNG")

@@ -17,8 +17,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from annotations.derivatives import image_derivatives_create
 from annotations.models import Image
-from annotations.services import annotation_revision_submit, image_derivatives_create
+from annotations.services import annotation_revision_submit
 from tests.conftest import labelme_document
 from tests.reliability.dicom import dicom_bytes, identifying_values
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from annotations.models import DerivativeStatus, Image
 from annotations.services import case_create, image_upload, patient_create
-from enllasd_web.maintenance import requeue_pending_jobs
+from operations.maintenance import requeue_pending_jobs
 from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
 from tests.conftest import png_bytes
 from tests.reliability.processes import (

@@ -159,7 +159,7 @@ def test_comparison_scores_both_versions_against_the_approved_revisions(tmp_path
     from annotations.services import labelme_bundle_import
     from inference.core.phantom import write_phantom_set
     from inference.models import EnsembleVersion, Prediction
-    from training.comparisons import ensemble_comparison_run
+    from training.comparison_runs import ensemble_comparison_run
     from training.models import EnsembleComparison, RunStatus, TrainingRun
     from training.snapshots import dataset_snapshot_create
 

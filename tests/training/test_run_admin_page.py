@@ -67,7 +67,7 @@ def test_a_running_run_shows_progress_refreshes_and_cannot_be_edited(admin_site_
     # while the worker went on: issue 27, item 8), and keeps refreshing.
     stopping = _page(admin_site_client, run)
     assert "Stopping: cancel requested" in stopping and 'data-live="1"' in stopping
-    from training.services import training_run_outcome
+    from training.runs import training_run_outcome
 
     with training_run_outcome(run=run, cancelled_by=KeyboardInterrupt):  # what the worker does when it stops
         raise KeyboardInterrupt

@@ -23,7 +23,7 @@ from enllasd_web.exceptions import Conflict, InvalidInput
 from inference.core.phantom import write_phantom_set
 from inference.models import EnsembleVersion, JobStatus, Prediction, VersionStatus
 from tests.conftest import api_client_for, labelme_document, png_bytes
-from training import promotions
+from training import repredictions
 from training.core.datasets import load_labelme_folder
 from training.lineage import current_code_version
 from training.models import (
@@ -34,7 +34,8 @@ from training.models import (
     RunStatus,
     TrainingRun,
 )
-from training.promotions import ensemble_promote, ensemble_rollback, repredict_job_create, repredict_job_run
+from training.promotions import ensemble_promote, ensemble_rollback, repredict_job_create
+from training.repredictions import repredict_job_run
 from training.selectors import approved_revisions, pending_images
 from training.snapshots import dataset_snapshot_create, dataset_snapshot_export, snapshot_training_data
 
@@ -180,7 +181,7 @@ def test_repredict_job_predicts_pending_and_selected_images_skipping_existing(im
         Prediction.objects.filter(pk=prediction.pk).update(status=JobStatus.SUCCEEDED)
         return prediction
 
-    monkeypatch.setattr(promotions, "prediction_run", fake_run)
+    monkeypatch.setattr(repredictions, "prediction_run", fake_run)
     with pytest.raises(InvalidInput, match="not AP images"):
         repredict_job_create(ensemble=ensemble, image_ids=[images["f"].pk])
     job = repredict_job_create(ensemble=ensemble, image_ids=[images["a"].pk, images["g"].pk])

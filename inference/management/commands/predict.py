@@ -13,7 +13,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotations.core.imaging import ImageDecodeError, decode_image
 from enllasd_web.exceptions import ApplicationError
-from inference.services import ensemble_directory, resolve_ensemble, result_files
+from inference.selectors import ensemble_directory
+from inference.services import result_files
+from inference.starter import resolve_ensemble
 
 
 class Command(BaseCommand):

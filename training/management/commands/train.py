@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from enllasd_web.exceptions import ApplicationError
 from training.models import RunStatus
-from training.services import CONFIG_NAMES, training_run_create, training_run_execute
+from training.runs import training_run_execute
+from training.services import CONFIG_NAMES, training_run_create
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from enllasd_web.maintenance import DEFAULT_QUEUED_FOR, DEFAULT_RUNNING_FOR, requeue_pending_jobs
+from operations.maintenance import DEFAULT_QUEUED_FOR, DEFAULT_RUNNING_FOR, requeue_pending_jobs
 
 
 class Command(BaseCommand):

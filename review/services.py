@@ -1,5 +1,9 @@
-"""The approval queue: review items for successful predictions, reviewers' decisions, their
-append-only history, and the live alignment of LabelMe documents that the editor shows.
+"""The approval queue: review items for successful predictions, reviewers' decisions and their
+append-only history (the rows, :class:`~annotations.models.ReviewItem` and ``ReviewEvent``, live in
+``annotations``; the live alignment of LabelMe documents in :mod:`inference.document_alignment`).
+
+A review item is created for each prediction of an active ensemble that succeeds: :mod:`review.apps` registers
+:func:`review_item_create_for_prediction` as a hook of :func:`inference.predictions.prediction_run`.
 
 State table (action: statuses it may start from -> status it leads to)::
 
@@ -23,13 +27,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from annotations.core.labelme import LabelMeError, parse_document, to_labelme5
 from annotations.models import (
     AnnotationRevision,
     Image,
@@ -41,10 +43,11 @@ from annotations.models import (
 )
 from annotations.models import APPROVED_REVISION_SOURCES
 from annotations.services import annotation_revision_submit
+from clinical.services import acceptance_blockers_for_prediction, plausibility_flags_for_prediction
 from enllasd_web.exceptions import ApplicationError, Conflict, InvalidInput
 from enllasd_web.roles import Role, has_role
-from inference.core.alignment import METRIC_NAMES, AlignmentResult
-from inference.core.labelme_alignment import align_labelme_document
+from inference.core.alignment import METRIC_NAMES
+from inference.document_alignment import labelme_alignment_compute
 from inference.models import JobStatus, Prediction
 
 logger = logging.getLogger(__name__)
@@ -56,12 +59,6 @@ PRIORITY_FLAG_BUMP = 0.5
 JOINT_SD_FULL_SCALE_FRACTION_OF_HEIGHT = 0.01  # about 1 cm on a long-leg film
 HKA_SD_FULL_SCALE_DEG = 2.0
 MEMBER_DISAGREEMENT_FULL_SCALE = 0.3  # mean (1 - IOU) of the members against the ensemble
-
-# Pixels per Monte-Carlo draw of a document's alignment, live or in a report: the spec's 5000 (one
-# setting, so the editor and the report agree; about 0.2 s for two legs of a 1024 x 2048 phantom).
-ALIGN_MC_SAMPLES = 5000
-LIVE_MC_SAMPLES_DEFAULT = ALIGN_MC_SAMPLES
-LIVE_MC_SAMPLES_MAX = 20000
 
 _DECIDED = (ReviewStatus.ACCEPTED, ReviewStatus.CORRECTED, ReviewStatus.REJECTED)
 
@@ -166,8 +163,6 @@ def review_item_create_for_prediction(*, prediction: Prediction,
     InvalidInput
         The prediction has not succeeded.
     """
-    from clinical.services import plausibility_flags_for_prediction
-
     if prediction.status != JobStatus.SUCCEEDED:
         raise InvalidInput(
             f"Prediction {prediction.pk} has status {prediction.status}; only succeeded ones are reviewed.",
@@ -208,68 +203,6 @@ def review_items_backfill() -> int:
         if review_item_create_for_prediction(prediction=prediction) is not None:
             count += 1
     return count
-
-
-# --------------------------------------------------------------------------------------------------
-# Live alignment
-
-
-def labelme_document_validate(document: Any) -> dict[str, Any]:
-    """The document as LabelMe 5.x JSON, validated by the shared parser.
-
-    Raises
-    ------
-    InvalidInput
-        Not a valid LabelMe document (``extra.code`` ``invalid_labelme``).
-    """
-    try:
-        return to_labelme5(parse_document(document), image_data=None)
-    except LabelMeError as exc:
-        raise InvalidInput(f"Invalid LabelMe document: {exc}", {"code": "invalid_labelme"}) from exc
-
-
-def labelme_alignment_result(
-    *,
-    document: Any,
-    width: int | None = None,
-    height: int | None = None,
-    pixel_spacing_mm: float | None = None,
-    image_id: int | None = None,
-    mc_samples: int | None = None,
-) -> AlignmentResult:
-    """The alignment of a LabelMe document: the one computation behind the editor's live angles and
-    every clinical output (report, PDF, timeline, CSV) of an annotation (issue 16, item 6).
-
-    The document goes through the shared LabelMe parser; the Monte-Carlo spread uses the spec's
-    pixel count (:data:`ALIGN_MC_SAMPLES`) and a seed made from ``image_id``, so the same revision
-    gives the same values and the same spread in the editor and in the report.
-
-    Raises
-    ------
-    InvalidInput
-        The document is not valid LabelMe, its size is unknown or too large, or it has no leg with
-        hip, knee and ankle points (``extra.code`` says which).
-    """
-    stored = labelme_document_validate(document)
-    width = width or stored.get("imageWidth")
-    height = height or stored.get("imageHeight")
-    if not width or not height:
-        raise InvalidInput("The image size is unknown: give width and height, or imageWidth and imageHeight.",
-                           {"code": "size_unknown"})
-    if width * height > settings.ENLLASD_MAX_IMAGE_PIXELS:
-        raise InvalidInput(f"A {width}x{height} image is larger than the limit of "
-                           f"{settings.ENLLASD_MAX_IMAGE_PIXELS} pixels.", {"code": "too_many_pixels"})
-    try:
-        return align_labelme_document(stored, image_size=(width, height), pixel_spacing_mm=pixel_spacing_mm,
-                                      image_id=image_id, n_samples=mc_samples or ALIGN_MC_SAMPLES)
-    except ValueError as exc:  # the numeric core's GeometryError is a ValueError too
-        raise InvalidInput(f"No alignment for this document: {exc}", {"code": "alignment_failed"}) from exc
-
-
-def labelme_alignment_compute(**options: Any) -> dict[str, Any]:
-    """Alignment result JSON (architecture.md §6) of a LabelMe document: :func:`labelme_alignment_result`
-    (same keyword arguments) as JSON, as ``manage.py align`` prints it."""
-    return labelme_alignment_result(**options).to_json()
 
 
 def alignment_deltas(predicted: Mapping[str, Any], corrected: Mapping[str, Any]) -> dict[str, Any]:
@@ -365,8 +298,6 @@ def _record(locked: ReviewItem, *, action: str, user: AbstractBaseUser, revision
 
 def review_item_acceptance_blockers(*, item: ReviewItem) -> list[str]:
     """Why the item's prediction must not be accepted as it is (empty: one click may accept it)."""
-    from clinical.services import acceptance_blockers_for_prediction
-
     return acceptance_blockers_for_prediction(item.prediction)
 
 

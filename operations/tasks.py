@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from enllasd_web.celery import app
+from operations.maintenance import requeue_pending_jobs
 
 
 @app.task(acks_late=True, time_limit=300, soft_time_limit=270)
 def maintenance_requeue_pending() -> str:
     """Publish again the derivative and prediction jobs whose messages were lost (see maintenance.py)."""
-    from enllasd_web.maintenance import requeue_pending_jobs
-
     return requeue_pending_jobs().summary()

@@ -3,14 +3,14 @@
 Idempotent: predictions that already have an item are left alone, so running it twice adds nothing.
 Predictions of images whose outlines are already approved (imported, manual, accepted, corrected) get none.
 The ensemble's own flags are not stored on predictions, so backfilled priorities use the alignment
-flags only (see :func:`annotations.review_services.review_item_create_for_prediction`).
+flags only (see :func:`review.services.review_item_create_for_prediction`).
 """
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from annotations.review_services import review_items_backfill
+from review.services import review_items_backfill
 
 
 class Command(BaseCommand):

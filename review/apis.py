@@ -20,7 +20,6 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import review_services
 from annotations.apis import _paginated
 from annotations.models import (
     AnnotationRevision,
@@ -34,10 +33,13 @@ from annotations.models import (
 )
 from clinical.core.normal_ranges import classify
 from clinical.core.presentation import patient_side_flag
+from clinical.services import document_checks
 from enllasd_web.exceptions import InvalidInput
 from enllasd_web.pagination import LimitOffsetPagination
 from enllasd_web.parsers import SafeJSONParser
 from enllasd_web.roles import IsReviewer
+from inference import document_alignment
+from review import services as review_services
 
 KEY_METRICS = ("hka_deviation_deg", "mLDFA", "MPTA")
 _STATUS_ALL = "all"
@@ -412,8 +414,6 @@ class ReviewItemChecksApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 400: _ERROR})
     def post(self, request, item_id: int):  # noqa: ANN001, ANN201
-        from clinical.services import document_checks
-
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = get_object_or_404(ReviewItem.objects.select_related("image", "prediction"), pk=item_id)
@@ -518,8 +518,8 @@ class AlignApi(APIView):
         width = serializers.IntegerField(required=False, min_value=1, help_text="Default: imageWidth.")
         height = serializers.IntegerField(required=False, min_value=1, help_text="Default: imageHeight.")
         mc_samples = serializers.IntegerField(
-            required=False, min_value=2, max_value=review_services.LIVE_MC_SAMPLES_MAX,
-            default=review_services.LIVE_MC_SAMPLES_DEFAULT,
+            required=False, min_value=2, max_value=document_alignment.LIVE_MC_SAMPLES_MAX,
+            default=document_alignment.LIVE_MC_SAMPLES_DEFAULT,
             help_text="Pixels per Monte-Carlo draw (default: the spec's 5000, as the reports use); fewer widens the "
                       "reported spread.",
         )
@@ -556,7 +556,7 @@ class AlignApi(APIView):
             image_id = image.pk
             if image.spacing_source != SpacingSource.NONE and (image.pixel_spacing_mm or 0) > 0:
                 spacing = image.pixel_spacing_mm
-        return Response(review_services.labelme_alignment_compute(
+        return Response(document_alignment.labelme_alignment_compute(
             document=document, width=values.get("width"), height=values.get("height"),
             pixel_spacing_mm=spacing, image_id=image_id, mc_samples=values["mc_samples"],
         ))
