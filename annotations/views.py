@@ -27,8 +27,10 @@ from django.utils.dateparse import parse_date
 from annotations import selectors
 from annotations.models import Case, Cohort, Image, View
 from clinical.core.normal_ranges import normal_range_table
-from clinical.selectors.measurements import normal_ranges_for_image
+from clinical.selectors.measurements import image_measurement_summary, normal_ranges_for_image
 from enllasd_web.roles import Role, has_role, user_role
+from inference.models import JobStatus, Prediction
+from inference.services import prediction_queue_position
 
 
 class ImageStatus:
@@ -76,8 +78,6 @@ def _review_item_model():  # noqa: ANN202 - a model class or None
 
 def _image_statuses(images: QuerySet[Image]) -> dict[int, str]:
     """Status per image id: approved > not a leg > in review > labelled > predicted > unlabelled."""
-    from inference.models import JobStatus, Prediction
-
     queryset = images.annotate(
         has_prediction=Exists(Prediction.objects.filter(image=OuterRef("pk"), status=JobStatus.SUCCEEDED))
     )
@@ -188,9 +188,22 @@ def case_detail_page(request: HttpRequest, case_id: int) -> HttpResponse:
     statuses = _image_statuses(images)
     labels = dict(ImageStatus.CHOICES)
     rows = [
-        {"image": image, "status": statuses[image.pk], "status_label": labels[statuses[image.pk]]} for image in images
+        {"image": image, "status": statuses[image.pk], "status_label": _waiting_label(image)
+         or labels[statuses[image.pk]], "measurement": image_measurement_summary(image)}
+        for image in images
     ]
     return render(request, "annotations/case_detail.html", {"case": case, "rows": rows})
+
+
+def _waiting_label(image: Image) -> str | None:
+    """``"Predicting… (3 ahead, about 9 s)"`` while the image's prediction waits or runs (issue 27, item 4)."""
+    waiting = Prediction.objects.filter(image=image, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).first()
+    if waiting is None:
+        return None
+    position = prediction_queue_position(waiting)
+    if position is None or position.ahead == 0:
+        return "Predicting…"
+    return f"Predicting… ({position.ahead} ahead, about {round(position.eta_seconds)} s)"
 
 
 @login_required

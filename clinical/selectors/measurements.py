@@ -22,6 +22,8 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from annotations.models import AnnotationRevision, Image, Patient, ReviewItem, ReviewStatus, RevisionSource
+from clinical.core.presentation import format_hka, leg_side_title, length_text, lld_text
+from clinical.selectors.calibration import present_lengths
 from inference.core.alignment import AlignmentResult, LegAlignment
 from inference.core.geometry import Line
 from enllasd_web.exceptions import InvalidInput
@@ -105,11 +107,13 @@ def _leg_overlay(leg: LegAlignment) -> dict[str, Any]:
         "image_side": leg.image_side,
         "anatomical_side": leg.anatomical_side,
         "joints": {name: [round(float(v), 2) for v in xy] for name, xy in (("hip", hip), ("knee", knee),
-                                                                               ("ankle", ankle))},
+                                                                               ("ankle", ankle))
+                   if name not in leg.outside_image},  # a joint outside the image is not drawn
         "lines": {
             "femoral_joint_line": _segment(marks.femoral_joint_line, knee, _KNEE_LINE_HALF * span),
             "tibial_plateau_line": _segment(marks.tibial_plateau_line, knee, _KNEE_LINE_HALF * span),
-            "plafond_line": _segment(marks.plafond_line, ankle, _ANKLE_LINE_HALF * span),
+            "plafond_line": None if "ankle" in leg.outside_image else _segment(marks.plafond_line, ankle,
+                                                                               _ANKLE_LINE_HALF * span),
         },
     }
 
@@ -180,6 +184,27 @@ def image_measurement(image: Image) -> ImageMeasurement | None:
         return ImageMeasurement(image, "predicted", prediction.alignment, prediction.document or {},
                                 prediction=prediction)
     return None
+
+
+def image_measurement_summary(image: Image) -> dict[str, Any] | None:
+    """What the case page shows of an image's measurement (issue 27, item 8: it showed none): each leg's HKA
+    and leg length, the LLD, and whether the numbers are approved or a model's prediction."""
+    measurement = image_measurement(image)
+    if measurement is None:
+        return None
+    lengths = present_lengths(measurement.alignment, image)
+    legs = []
+    for leg, leg_lengths in zip(measurement.alignment.get("legs") or [], lengths.legs):
+        hka = ((leg.get("metrics") or {}).get("hka_deviation_deg") or {}).get("value")
+        length = leg_lengths.lengths.get("leg_length")
+        parts = [format_hka(hka) if hka is not None else "HKA not measured"]
+        if length is not None:
+            parts.append(f"leg length {length_text(length.value, length.unit)}")
+        legs.append(f"{leg_side_title(leg.get('anatomical_side'), leg.get('image_side'), with_image_side=False)}: "
+                    + ", ".join(parts))
+    difference = lengths.leg_length_difference
+    return {"source": measurement.source, "legs": legs,
+            "lld": None if difference is None else f"LLD {lld_text(difference.value, difference.unit)}"}
 
 
 def measurement_overlay(measurement: ImageMeasurement) -> list[dict[str, Any]]:

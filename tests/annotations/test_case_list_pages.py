@@ -49,3 +49,24 @@ def test_the_case_page_exports_its_annotations_as_a_labelme_zip(client, annotato
     assert names == ["leg.json", "leg.png"]
     document = json.loads(archive.read("leg.json"))
     assert document["imagePath"] == "leg.png" and {s["label"] for s in document["shapes"]} >= {"femur", "tibia"}
+
+
+def test_the_case_page_shows_each_images_measurements_and_queue_position(client, annotator) -> None:
+    """Issue 27, items 4 and 8: the case page showed no measurements, and "predicting…" with no position."""
+    from annotations.services import case_create, patient_create
+    from inference.models import Prediction
+    from tests.clinical.factories import active_ensemble, phantom_image, predict, varus_phantom
+
+    case = case_create(patient=patient_create(code="P-PAGE"))
+    measured = phantom_image(case, varus_phantom(84.0), name="measured.png")
+    predict(measured, varus_phantom(84.0).labelme)
+    waiting = phantom_image(case, varus_phantom(86.0), name="waiting.png")
+    ahead = [phantom_image(case_create(patient=patient_create(code=f"P-AHEAD-{i}")), varus_phantom(86.0))
+             for i in range(2)]
+    for image in (*ahead, waiting):
+        Prediction.objects.create(image=image, ensemble_version=active_ensemble(), interactive=True)
+    client.force_login(annotator)
+    page = client.get(f"/cases/{case.pk}/").content.decode()
+    assert re.search(r"leg: HKA 1\d\d\.\d° \(\d+\.\d° (varus|valgus)\)", page)
+    assert "model prediction, not reviewed" in page
+    assert re.search(r"Predicting… \(2 ahead, about \d+ s\)", page)
