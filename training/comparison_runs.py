@@ -68,8 +68,9 @@ def prediction_outcome(prediction: Prediction, reference: ApprovedReference) -> 
     image = prediction.image
     predicted_map = rasterize_labelme_bones(prediction.document or {}, height=image.height, width=image.width)
     alignment = prediction.alignment or {"legs": []}
+    # A leg with a joint outside the image (a cut film: architecture.md §6) has no full joint triple to score.
     predicted_legs = [np.array([leg["joints"][name] for name in JOINTS], dtype=np.float64)
-                      for leg in alignment["legs"]]
+                      for leg in alignment["legs"] if all(name in leg["joints"] for name in JOINTS)]
     return ImageOutcome(
         image_id=image.pk,
         bones=bone_confusion(predicted_map, reference.label_map),

@@ -150,7 +150,8 @@ def test_upload_with_redis_refusing_succeeds_at_once_and_its_jobs_run_when_redis
 
     report = requeue_pending_jobs(queued_for=timedelta(0))  # Redis is back (this process uses the real one)
     assert (report.derivatives, report.predictions, report.failed) == (3, 3, 0)
-    with celery_worker_process(queues="default,inference", log=tmp_path / "worker.log"):
+    # The bulk worker's queues: API uploads are predicted on "interactive" (issue 27, item 4).
+    with celery_worker_process(queues=",".join(django_settings.BULK_WORKER_QUEUES), log=tmp_path / "worker.log"):
         assert wait_for(lambda: not Image.objects.filter(case=case).exclude(
             derivative_status=DerivativeStatus.READY).exists(), timeout=120)
         assert wait_for(lambda: not Prediction.objects.filter(image__in=images).exclude(
