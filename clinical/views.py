@@ -21,7 +21,7 @@ from PIL import Image as PILImage
 
 from annotations.models import Case, Patient
 from annotations.derivatives import image_display_ensure
-from annotations.views import page_user_context
+from enllasd_web.roles import page_user_context
 from clinical.core.normal_ranges import METRIC_LABELS
 from clinical.core.svg import bland_altman_svg, overlay_svg, timeline_svg
 from clinical.core.timeline import LEG_ORDER, TIMELINE_METRICS

@@ -7,8 +7,10 @@ everything a lower one can. Superusers count as admins. Anonymous users can do n
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
 
@@ -41,6 +43,16 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role:
 def remember_role(user: AbstractBaseUser, role: Role) -> None:
     """Cache ``role`` on ``user`` for this request (token authentication loads it with the token)."""
     user._enllasd_role = role
+
+
+def page_user_context(request: HttpRequest) -> dict[str, Any]:
+    """Who is signed in, for the browser pages' page context (role names the UI shows or hides by)."""
+    role = user_role(request.user)
+    return {
+        "username": request.user.get_username(),
+        "role": role.name.lower(),
+        "can_review": role >= Role.REVIEWER,
+    }
 
 
 def has_role(user: AbstractBaseUser | AnonymousUser | None, role: Role) -> bool:

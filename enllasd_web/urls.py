@@ -27,6 +27,6 @@ urlpatterns = [
     path("api/", include("training.urls")),
     path("api/", include("clinical.urls")),
     path("api/", include("audit.urls")),
-    path("", include("annotations.ui_urls")),
+    path("", include("review.ui_urls")),
     path("", include("clinical.ui_urls")),
 ]

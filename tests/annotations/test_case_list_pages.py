@@ -7,7 +7,7 @@ import re
 import pytest
 
 from annotations.models import Case, Patient
-from annotations.views import CASES_PER_PAGE
+from review.views import CASES_PER_PAGE
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from annotations import selectors
 from annotations.models import Case, Cohort, Image, View
 from clinical.core.normal_ranges import normal_range_table
 from clinical.selectors.measurements import image_measurement_summary, normal_ranges_for_image
-from enllasd_web.roles import Role, has_role, user_role
+from enllasd_web.roles import Role, has_role, page_user_context
 from inference.models import JobStatus, Prediction
 from inference.services import prediction_queue_position
 
@@ -56,16 +56,6 @@ class ImageStatus:
 def _require_annotator(request: HttpRequest) -> None:
     if not has_role(request.user, Role.ANNOTATOR):
         raise PermissionDenied("Your account has no role in this application yet.")
-
-
-def page_user_context(request: HttpRequest) -> dict[str, Any]:
-    """Who is signed in, for the browser pages' page context (role names the UI shows or hides by)."""
-    role = user_role(request.user)
-    return {
-        "username": request.user.get_username(),
-        "role": role.name.lower(),
-        "can_review": role >= Role.REVIEWER,
-    }
 
 
 def _review_item_model():  # noqa: ANN202 - a model class or None

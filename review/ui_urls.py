@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations import views
+from review import views
 
 app_name = "ui"
 
