@@ -130,8 +130,13 @@ def test_outside_intended_use_is_said_where_the_angles_would_be(page, live_serve
     flag = "outside_intended_use: no full-length leg found (an AP hip-to-ankle radiograph is needed)"
     item = review_item_create_for_prediction(prediction=prediction, pipeline_flags=[flag])
     login("rita", "pw-rita")
-    page.goto(f"{live_server.url}/review/")
+    page.goto(f"{live_server.url}/review/")  # not among the pending legs (issue 27, item 5) ...
+    page.wait_for_function("() => { const s = document.querySelector('#review-summary');"
+                           " return s && s.textContent && s.textContent !== 'Loading…'; }")
+    assert page.locator(f"tr.review-row[data-item='{item.pk}']").count() == 0
+    page.goto(f"{live_server.url}/review/?not_a_leg=true")  # ... but under the "Not a leg" filter
     page.wait_for_selector(f"tr.review-row[data-item='{item.pk}']")
+    assert page.eval_on_selector("select[name='not_a_leg']", "el => el.value") == "true"
     assert "Outside intended use: no angles" in page.inner_text(f"tr.review-row[data-item='{item.pk}'] td.legs")
     open_editor(page, f"{live_server.url}/review/{item.pk}/")
     page.wait_for_selector("#angles-outside-use")
