@@ -64,10 +64,15 @@ def test_create_a_case_and_upload_png_and_dicom(page, live_server, login, annota
 
     uploaded = Image.objects.get(case=case, original_name="leg.png")
     ensemble, _ = EnsembleVersion.objects.get_or_create(name="e2e-upload", view="AP")
+    leg = {"image_side": "left", "anatomical_side": "right", "joints": {"hip": [30, 10], "knee": [32, 60]},
+           "metrics": {"hka_deviation_deg": {"value": -2.0}}, "flags": []}
     Prediction.objects.create(image=uploaded, ensemble_version=ensemble, status=JobStatus.SUCCEEDED,
-                              document={"shapes": []}, alignment={"legs": []})
+                              document={"shapes": []}, alignment={"legs": [leg], "lld": None})
     page.wait_for_selector(f"#image-table tr.image-row.new .badge[data-image='{uploaded.pk}']:text-is('predicted')",
                            timeout=30_000)
+    # ... and its row shows the prediction's numbers (issue 27, item 8: the case page showed none).
+    row = page.locator(f"#image-table tr.image-row.new:has(.badge[data-image='{uploaded.pk}']) td.measurements")
+    assert "Right leg: HKA 178.0° (2.0° varus)" in row.inner_text()
 
     # A .zip of a DICOM folder (deflated) is unpacked in the browser; DICOMDIR is skipped.
     archive = tmp_path / "scans.zip"

@@ -96,7 +96,8 @@ def test_browser_upload_is_predicted_with_both_legs(page, live_server, login, an
     dicom = tmp_path / "IM000001"  # no extension, as in a DICOM folder
     dicom.write_bytes(_dicom_bytes(dicom_pixels, dicom_spacing))
 
-    with celery_worker(queues="default,inference", extra_env={"PYTHONUNBUFFERED": "1"}) as worker:
+    # The bulk worker's queues: a browser upload is predicted on "interactive" (issue 27, item 4).
+    with celery_worker(queues=",".join(settings.BULK_WORKER_QUEUES), extra_env={"PYTHONUNBUFFERED": "1"}) as worker:
         try:
             login("anna", "pw-anna")
             create_case_in_browser(page, live_server.url, patient_code="P-EOS-PHANTOM", acquisition_date="2026-03-05")
