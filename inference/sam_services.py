@@ -117,8 +117,8 @@ def _sam_timeout(timeout: int) -> SamModelUnavailable:
         {"code": "sam_worker_absent", "timeout_s": timeout})
 
 
-def sam_embedding_enqueue(*, image: Image) -> None:
-    """Queue the default model's embedding of a new image, when configured and the model can run.
+def sam_embedding_enqueue(*, image: Image, queue: str = "sam_precompute") -> None:
+    """Queue the default model's embedding of a new image on ``queue``, when configured and the model can run.
 
     Never raises: an upload must not fail because Redis or the model is missing (a warning is logged
     and the embedding is made on the first decode instead).
@@ -129,15 +129,20 @@ def sam_embedding_enqueue(*, image: Image) -> None:
     try:
         if not model_availability(name).available:
             return
-        publish(tasks.sam_embedding_compute, args=[image.pk, name], queue="sam_precompute")
+        publish(tasks.sam_embedding_compute, args=[image.pk, name], queue=queue)
     except Exception as exc:  # noqa: BLE001 - any failure here must not fail the upload
         logger.warning("Could not queue the SAM embedding of image %s: %s", image.pk, exc)
 
 
-def sam_embedding_enqueue_for_upload(*, image: Image, interactive: bool) -> None:  # noqa: ARG001 - hook signature
-    """Upload hook (registered by :class:`inference.apps.InferenceConfig`): :func:`sam_embedding_enqueue`; the
-    embedding goes to ``sam_precompute`` whether or not a person waits for the upload."""
-    sam_embedding_enqueue(image=image)
+def sam_embedding_enqueue_for_upload(*, image: Image, interactive: bool) -> None:
+    """Upload hook (registered by :class:`inference.apps.InferenceConfig`): :func:`sam_embedding_enqueue`.
+
+    A person's upload is embedded on ``interactive_sam``, which the bulk worker takes after every upload's
+    prediction and before any import's work, so that the first SAM click on a fresh upload finds its embedding
+    (issue 26, item 4) without a second upload's prediction waiting for the first one's embedding (issue 27,
+    item 4); an import's images go to ``sam_precompute``, last.
+    """
+    sam_embedding_enqueue(image=image, queue="interactive_sam" if interactive else "sam_precompute")
 
 
 def sam_bone_weights_activate(*, weights: ModelVersion | None) -> ModelVersion | None:

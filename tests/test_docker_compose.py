@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from django.conf import settings as django_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +45,7 @@ def test_every_queue_has_a_worker_and_gpu_queues_reserve_a_gpu(compose):
         if isinstance(command, str) and "celery" in command and " -Q " in command:
             for queue in command.split(" -Q ")[1].split()[0].split(","):
                 queues[queue] = name
-    assert set(queues) == {"interactive", "default", "inference", "training", "sam", "sam_batch", "sam_precompute"}
+    assert set(queues) == set(django_settings.CELERY_TASK_QUEUES_NAMES)
     # Interactive SAM decodes have a worker of their own, which takes one message at a time.
     sam_command = services[queues["sam"]]["command"]
     assert " -Q sam " in sam_command and "--prefetch-multiplier 1" in sam_command

@@ -246,9 +246,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # A person's upload ("interactive": its derivatives and prediction) comes before all of that: the bulk worker
 # lists its queues in that order and takes them in order (queue_order_strategy "priority" below), so an upload
 # during a 242-image import waits for the task in progress only, not for the import (issue 27, item 4).
-CELERY_TASK_QUEUES_NAMES = ("interactive", "default", "inference", "training", "sam", "sam_batch", "sam_precompute")
+# The SAM embeddings of those uploads ("interactive_sam") come right after them, before any import's work.
+CELERY_TASK_QUEUES_NAMES = ("interactive", "interactive_sam", "default", "inference", "training", "sam", "sam_batch",
+                            "sam_precompute")
 #: The bulk worker's queues, first served first (scripts/run, docker-compose.yml).
-BULK_WORKER_QUEUES = ("interactive", "default", "inference", "sam_batch", "sam_precompute")
+BULK_WORKER_QUEUES = ("interactive", "interactive_sam", "default", "inference", "sam_batch", "sam_precompute")
 CELERY_TASK_ROUTES = {
     "annotations.tasks.*": {"queue": "default"},
     "inference.tasks.inference_*": {"queue": "inference"},

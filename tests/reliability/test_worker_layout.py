@@ -80,6 +80,10 @@ def test_upload_queues_the_sam_embedding_on_the_batch_queue_not_the_interactive_
     with django_capture_on_commit_callbacks(execute=True):
         prelabel_job_start(image_ids=[Image.objects.get().pk], boxes=None)
     assert queue_state(queue="sam_batch").waiting == 1 and queue_state(queue="sam").waiting == 0
+    # A person's upload (issue 26, item 4): its embedding right after the uploads' predictions, before imports.
+    with django_capture_on_commit_callbacks(execute=True):
+        image_upload(case=case, data=png_bytes(seed=4), filename="b.png", uploaded_by=None, interactive=True)
+    assert queue_state(queue="interactive_sam").waiting == 1 and queue_state(queue="sam_precompute").waiting == 1
     app.control.purge()
 
 
