@@ -50,3 +50,22 @@ def test_wrong_password_stays_on_login(page, live_server, annotator):
 def test_user_without_role_is_refused(page, live_server, no_role_user):
     _login(page, live_server, "nobody", "pw-nobody")
     assert page.locator("#case-table").count() == 0
+
+
+def test_new_case_form_takes_birth_year_and_sex_and_leaves_the_cohort_unknown(page, live_server, login, annotator):
+    """Issue 27, items 6 and 8: the form had no age or sex (children judged against adult ranges) and its cohort
+    defaulted to "Skeletal dysplasia"."""
+    from annotations.models import Patient
+
+    login("anna", "pw-anna")
+    page.goto(f"{live_server.url}/")
+    page.click("#case-actions summary:has-text('New case')")
+    assert page.eval_on_selector("#new-case select[name=cohort]", "el => el.value") == "unknown"
+    page.fill("#new-case input[name=patient_code]", "P-CHILD-FORM")
+    page.fill("#new-case input[name=acquisition_date]", "2026-05-02")
+    page.fill("#new-case input[name=birth_year]", "2016")
+    page.select_option("#new-case select[name=sex]", "F")
+    page.click("#new-case button[type=submit]")
+    page.wait_for_url("**/cases/*/")
+    patient = Patient.objects.get(code="P-CHILD-FORM")
+    assert (patient.birth_year, patient.sex, patient.cohort) == (2016, "F", "unknown")
