@@ -240,12 +240,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # "sam" carries only interactive decodes (a person is waiting for each), with a worker of its own; the rest goes
 # to the bulk worker, so an import of hundreds of images never stands between a click and its answer
-# (scripts/run, docker-compose.yml). Embeddings made after each upload ("sam_precompute") and pre-labelling jobs
-# a person started ("sam_batch") have queues of their own: a worker takes from its queues in turn, so a job
-# starts after the tasks in progress, not after every embedding an import queued.
-# A person's upload ("interactive": its derivatives and prediction) comes before all of that: the bulk worker
-# lists its queues in that order and takes them in order (queue_order_strategy "priority" below), so an upload
-# during a 242-image import waits for the task in progress only, not for the import (issue 27, item 4).
+# (scripts/run, docker-compose.yml). Embeddings of imported images ("sam_precompute") and pre-labelling jobs a
+# person started ("sam_batch") have queues of their own. The bulk worker takes its queues in the order it lists
+# them (queue_order_strategy "priority" below): a person's upload ("interactive": its derivatives and prediction)
+# first, so an upload during a 242-image import waits for the task in progress only (issue 27, item 4), and a
+# pre-labelling job before an import's embeddings.
 # The SAM embeddings of those uploads ("interactive_sam") come right after them, before any import's work.
 CELERY_TASK_QUEUES_NAMES = ("interactive", "interactive_sam", "default", "inference", "training", "sam", "sam_batch",
                             "sam_precompute")

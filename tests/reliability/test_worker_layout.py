@@ -3,7 +3,8 @@
 * Interactive decodes are the only messages on the ``sam`` queue: embeddings of uploads go to ``sam_precompute``
   and pre-labelling jobs to ``sam_batch``, which the bulk worker consumes, so a 242-image import never stands
   between a click and its answer. ``scripts/run`` and ``docker-compose.yml`` give ``sam`` a worker of its own.
-  A worker takes from its queues in turn, so a pre-labelling job does not wait for the import's embeddings.
+  The bulk worker takes its queues in order (pre-labelling jobs before embeddings of imports), so a pre-labelling
+  job does not wait for the import's embeddings.
 * Workers write a heartbeat naming their queues (``enllasd_web/worker_status.py``); when a decode times out
   the API says whether the sam worker is busy (and how many requests wait) or absent.
 * Every Redis key carries a per-install prefix, so two installs on one host sharing Redis database 0 never
@@ -97,12 +98,14 @@ def test_a_prelabel_job_does_not_wait_for_the_embeddings_an_import_queued(tmp_pa
     backlog = [nap.apply_async(args=[0.3], queue="sam_precompute").id for _ in range(8)]
     job = nap.apply_async(args=[0.3], queue="sam_batch").id  # queued last, as a person's job after an import
     log = tmp_path / "worker.log"
-    with celery_worker_process(queues="sam_precompute,sam_batch", include=("tests.reliability.worker_tasks",),
-                               log=log):
+    # The bulk worker's order of these two queues: it takes its queues in order (queue_order_strategy "priority").
+    queues = ",".join(q for q in django_settings.BULK_WORKER_QUEUES if q in ("sam_batch", "sam_precompute"))
+    assert queues == "sam_batch,sam_precompute"
+    with celery_worker_process(queues=queues, include=("tests.reliability.worker_tasks",), log=log):
         assert wait_for(lambda: log.read_text().count("succeeded") == 9, timeout=120), log.read_text()[-3000:]
     finished = re.findall(r"tests\.reliability\.nap\[([0-9a-f-]+)\] succeeded", log.read_text())
     assert sorted(finished) == sorted([*backlog, job])
-    assert finished.index(job) <= 1, finished  # taken in turn with the backlog, not after it
+    assert finished.index(job) <= 1, finished  # taken before the backlog, not after it
 
 
 @pytest.mark.django_db(transaction=True)
